@@ -1,0 +1,1 @@
+"""The property tests: one module per relation (see each module's docstring)."""

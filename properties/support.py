@@ -1,0 +1,52 @@
+"""Glue between the relations and Hypothesis: run, steer the search, report, fail readably."""
+
+from __future__ import annotations
+
+from hypothesis import assume, event, note, target
+
+from linconv.cases import Case
+from linconv.check import RelationResult, RelationViolation, run_relation
+from linconv.devices import supports_dtype
+from linconv.relations import Relation
+from linconv.session import SESSION
+
+__all__ = ["on_device", "verify", "verify_violated"]
+
+
+def on_device(case: Case, device: str) -> Case:
+    """The case on ``device``; examples the device cannot represent (float64 on MPS) are rejected."""
+    assume(supports_dtype(device, case.torch_dtype))
+    return case.on(device)
+
+
+def _observe(relation: str, result: RelationResult) -> None:
+    lane = "exact" if result.exact else "error model"
+    event(f"{result.case.dtype} / {lane}")
+    target(result.worst_ratio, label=f"{relation}: worst error/bound")
+    SESSION.record_result(result)
+
+
+def verify(relation: str | Relation, case: Case, device: str) -> RelationResult:
+    """Every formulation of ``relation`` within its error bound of the float64 reference."""
+    __tracebackhide__ = True
+    case = on_device(case, device)
+    note(f"reproduce: {case.reproduction(relation if isinstance(relation, str) else relation.name)}")
+    result = run_relation(relation, case, observer=SESSION.observer)
+    _observe(result.relation, result)
+    if result.violations:
+        raise RelationViolation(result)
+    return result
+
+
+def verify_violated(relation: str | Relation, case: Case, device: str) -> RelationResult:
+    """Negative control: the relation must NOT hold on this case."""
+    __tracebackhide__ = True
+    case = on_device(case, device)
+    result = run_relation(relation, case)
+    SESSION.record_result(result, expect_violation=True)
+    if not result.violations:
+        raise AssertionError(
+            f"negative control '{result.relation}' did not fire: every formulation agreed with the "
+            f"reference within bound (worst ratio {result.worst_ratio:.3g}); case {case.to_json()}"
+        )
+    return result

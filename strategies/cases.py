@@ -1,0 +1,79 @@
+"""Whole cases: a geometry plus dtype, values, layout and seed, as a frozen, printable Case."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from linconv import config
+from linconv.cases import Case
+from linconv.geometry import ConvGeometry
+from strategies.dtypes import dtypes, input_views, memory_formats
+from strategies.geometry import conv_geometries, full_kernel_geometries, pointwise_geometries
+from strategies.values import value_kinds
+
+__all__ = [
+    "cases",
+    "classifier_head_cases",
+    "composition_cases",
+    "full_kernel_cases",
+    "general_cases",
+    "pointwise_cases",
+]
+
+MAX_HEAD_FEATURES = 16
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def cases(
+    draw,
+    geometries: st.SearchStrategy[ConvGeometry],
+    *,
+    head_features: bool = False,
+    values: st.SearchStrategy[str] | None = None,
+    dtype_names: st.SearchStrategy[str] | None = None,
+) -> Case:
+    geometry = draw(geometries, label="geometry")
+    head = 0
+    if head_features:
+        # the head's weight [head, out_features] stays within the size budget too
+        cap = max(1, min(MAX_HEAD_FEATURES, config.max_numel() // geometry.out_features))
+        head = draw(st.integers(1, cap), label="head_features")
+    return Case(
+        geometry=geometry,
+        dtype=draw(dtype_names or dtypes(), label="dtype"),
+        values=draw(values or value_kinds(), label="values"),
+        memory_format=draw(memory_formats(), label="memory_format"),
+        input_view=draw(input_views(), label="input_view"),
+        head_features=head,
+        seed=draw(SEEDS, label="seed"),
+    )
+
+
+def pointwise_cases() -> st.SearchStrategy[Case]:
+    return cases(pointwise_geometries())
+
+
+def full_kernel_cases() -> st.SearchStrategy[Case]:
+    return cases(full_kernel_geometries())
+
+
+def general_cases() -> st.SearchStrategy[Case]:
+    return cases(conv_geometries())
+
+
+def composition_cases(
+    *, values: st.SearchStrategy[str] | None = None, dtype_names: st.SearchStrategy[str] | None = None
+) -> st.SearchStrategy[Case]:
+    """Linear after a 1x1, a full-kernel or a general conv (the fused Linear is dense)."""
+    geometries = st.one_of(
+        pointwise_geometries(),
+        full_kernel_geometries(dense=True),
+        conv_geometries(),
+    )
+    return cases(geometries, head_features=True, values=values, dtype_names=dtype_names)
+
+
+def classifier_head_cases(*, dtype_names: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Case]:
+    """Full-kernel heads: out_channels are the classes of the classifier."""
+    return cases(full_kernel_geometries(), dtype_names=dtype_names)

@@ -1,0 +1,27 @@
+"""Dtypes and memory layouts, simplest first (float32, contiguous, dense view)."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from linconv import config
+from linconv.cases import INPUT_VIEWS, MEMORY_FORMATS
+
+__all__ = ["dtypes", "input_views", "memory_formats"]
+
+
+def dtypes(*, allowed: tuple[str, ...] | None = None) -> st.SearchStrategy[str]:
+    """Dtype names; ``None`` means the run's selection (``--dtypes`` / ``LINCONV_DTYPES``),
+    read when the example is drawn."""
+    if allowed is not None:
+        return st.sampled_from(allowed)
+    return st.deferred(lambda: st.sampled_from(config.selected_dtypes()))
+
+
+def memory_formats() -> st.SearchStrategy[str]:
+    return st.sampled_from(MEMORY_FORMATS)
+
+
+def input_views() -> st.SearchStrategy[str]:
+    """'dense' or 'strided' (a non-contiguous view: every other column of a wider tensor)."""
+    return st.sampled_from(INPUT_VIEWS)
