@@ -12,6 +12,9 @@ from linconv import config as run_config
 from linconv.devices import KNOWN_DEVICES, device_unavailable_reason
 from linconv.precision import read_flags
 
+# pytest plugins of linconv's own (report, regression capture); each is one module in linconv/.
+pytest_plugins: list[str] = []
+
 # Hypothesis profiles. deadline=None everywhere: the first example on a device pays for lazy
 # initialisation (oneDNN primitives, CUDA context), which is not the code under test.
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}

@@ -1,0 +1,1 @@
+"""Subcommands of ``python -m linconv`` (see linconv/__main__.py)."""
