@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, Verbosity, settings
 
 from linconv import config as run_config
-from linconv.devices import KNOWN_DEVICES, device_unavailable_reason
+from linconv.devices import DEVICE_MODES, KNOWN_DEVICES, device_mode, device_unavailable_reason
 from linconv.precision import read_flags
 
 # pytest plugins of linconv's own (report, regression capture); each is one module in linconv/.
@@ -75,14 +75,25 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Device x precision mode as one parameter pair: each its own test id and database key."""
     if "device" not in metafunc.fixturenames:
         return
     params = []
     for device in metafunc.config._linconv_devices:  # type: ignore[attr-defined]
         reason = device_unavailable_reason(device)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
-        params.append(pytest.param(device, id=device, marks=marks))
-    metafunc.parametrize("device", params)
+        for mode in DEVICE_MODES[device.split(":")[0]]:
+            params.append(pytest.param(device, mode, id=f"{device}-{mode}", marks=marks))
+    metafunc.parametrize(("device", "precision_mode"), params, indirect=["precision_mode"])
+
+
+@pytest.fixture(autouse=True)
+def precision_mode(request: pytest.FixtureRequest):
+    """The flags of the test's precision mode, set for the test and restored after it
+    (autouse, so every test taking ``device`` gets it without naming it)."""
+    mode = getattr(request, "param", "default")
+    with device_mode(mode):
+        yield mode
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

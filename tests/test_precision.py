@@ -29,7 +29,7 @@ from linconv.precision import (
 OP_FLAGS = ("cuda.matmul", "cudnn.conv", "mkldnn.matmul", "mkldnn.conv")
 # Every fp32_precision getter torch 2.13 has, for before/after comparisons on the real torch.
 ALL_FP32_FLAGS = ("", "cudnn", "mkldnn", *OP_FLAGS, "cudnn.rnn", "mkldnn.rnn")
-TF32, BF16 = 2.0**-11, 2.0**-8
+TF32, BF16 = 2.0**-10, 2.0**-8  # TF32: the truncation bound, see linconv.precision
 
 
 # --- fakes ------------------------------------------------------------------------------------
