@@ -53,6 +53,7 @@ class Comparison:
     error: float = 0.0
     bound: float = 0.0
     problem: str = ""  # a shape mismatch or missing gradient, stated in words
+    c_needed: float = math.nan  # smallest error-model constant C that covers this tensor (calibration)
 
     @property
     def ok(self) -> bool:
@@ -188,11 +189,14 @@ def compare(
     value = float64_cpu(computed)
     error = (value - reference).abs()
     if exact:
+        c_needed = math.nan
         limit = torch.zeros_like(reference)
         ratio = torch.where(error == 0, 0.0, math.inf)
     else:
+        c_needed = math.nan
         if limit is None:
             limit = tolerance.bound(reference, magnitude, reduction, precision)
+            c_needed = tolerance.required_c(reference, magnitude, error, reduction, precision)
         limit = limit.expand_as(reference)
         ratio = error / limit
     ratio = torch.nan_to_num(ratio, nan=math.inf)
@@ -210,6 +214,7 @@ def compare(
         reference=float(reference.flatten()[flat]),
         error=float(error.flatten()[flat]),
         bound=float(limit.flatten()[flat]),
+        c_needed=c_needed,
     )
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "bound",
     "exactly_representable_below",
     "precision_of",
+    "required_c",
 ]
 
 # Unit roundoff u = 2**-p for a format with p significand bits (incl. the implicit bit):
@@ -104,6 +105,18 @@ def bound(
     k = max(int(reduction_length), 1)
     relative = precision.u_mid + precision.u_in + math.sqrt(k) * precision.u_acc
     return precision.u_out * reference.abs() + c * relative * magnitude + precision.tiny * (k + 1)
+
+
+def required_c(
+    reference: torch.Tensor, magnitude: torch.Tensor, error: torch.Tensor, reduction_length: int, precision: Precision
+) -> float:
+    """The smallest C for which :func:`bound` covers ``error`` everywhere (calibration data)."""
+    k = max(int(reduction_length), 1)
+    relative = precision.u_mid + precision.u_in + math.sqrt(k) * precision.u_acc
+    excess = error - precision.u_out * reference.abs() - precision.tiny * (k + 1)
+    needed = excess.clamp_min(0) / (relative * magnitude)
+    needed = torch.where(excess > 0, needed, 0.0)  # 0/0 where nothing is owed
+    return float(needed.max()) if needed.numel() else 0.0
 
 
 def exactly_representable_below(dtype: torch.dtype) -> float:

@@ -1,0 +1,70 @@
+"""``python -m linconv calibrate``: measure the error model's constant C on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from linconv.atomic import write_text_atomic
+from linconv.calibration import CALIBRATED_RELATIONS, collect, current_constant, render_markdown, summarize
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "calibrate",
+        help="measure the smallest error-model constant C each comparison needs (calibration data)",
+        description="Run generated examples of each relation without asserting, record the smallest "
+        "constant C of the error model that covers every comparison, and print p50/p99/max per dtype and "
+        "formulation. The committed data is docs/calibration.md.",
+    )
+    parser.add_argument("--examples", type=int, default=1000, help="examples per relation (default 1000)")
+    parser.add_argument("--relations", default=",".join(CALIBRATED_RELATIONS),
+                        help=f"comma-separated relations (default {','.join(CALIBRATED_RELATIONS)})")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    parser.add_argument("--device", default="cpu", help="device to calibrate on (default cpu)")
+    parser.add_argument("--json", type=Path, help="write the summary rows as JSON to this file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    relations = [r.strip() for r in args.relations.split(",") if r.strip()]
+    unknown = [r for r in relations if r not in CALIBRATED_RELATIONS]
+    if unknown or not relations:
+        print(f"calibrate: --relations must be a subset of {','.join(CALIBRATED_RELATIONS)}, got {args.relations!r}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if args.examples < 1:
+        print(f"calibrate: --examples must be >= 1, got {args.examples}", file=sys.stderr)
+        return 2
+    samples, timings = [], {}
+    for relation in relations:
+        got, seconds = collect(relation, args.examples, seed=args.seed, device=args.device)
+        samples += got
+        timings[relation] = seconds
+        print(f"{relation}: {args.examples} examples, {len(got)} comparisons, {seconds:.1f} s", flush=True)
+    by_formulation = summarize(samples, ("dtype", "formulation"))
+    by_tensor = summarize(samples, ("relation", "dtype", "formulation", "tensor"))
+    print(f"\nC in use: {current_constant()}\n")
+    print(render_markdown(by_formulation, ("dtype", "formulation")))
+    print()
+    print(render_markdown(by_tensor, ("relation", "dtype", "formulation", "tensor")))
+    if args.json:
+        payload = {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "device": args.device,
+            "examples_per_relation": args.examples,
+            "seed": args.seed,
+            "seconds": timings,
+            "c_in_use": current_constant(),
+            "by_formulation": by_formulation,
+            "by_tensor": by_tensor,
+        }
+        write_text_atomic(args.json, json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
+    return 0
