@@ -29,7 +29,8 @@ from linconv.check import (
     float64_cpu,
     input_rounding,
 )
-from linconv.formulations import Params, block_diagonal, conv2d
+from linconv.converters import block_diagonal
+from linconv.formulations import Params, conv2d
 from linconv.relations import get_relation
 
 __all__ = ["HEAD_FORMULATIONS", "HeadOutput", "check_classifier_head", "run_classifier_head"]

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from linconv.converters import dense_conv_weight
+from linconv.converters import block_diagonal, dense_conv_weight, fused_linear_parameters
 from linconv.geometry import ConvGeometry
 
 __all__ = [
     "Formulation",
     "Params",
-    "block_diagonal",
     "conv2d",
     "conv2d_flat",
     "conv_relu_linear",
@@ -27,7 +26,6 @@ __all__ = [
     "dense_linear",
     "flatten_linear",
     "fused_linear",
-    "fused_parameters",
     "linear_over_channels",
     "unfold_matmul",
 ]
@@ -52,14 +50,6 @@ def _pad(x: torch.Tensor, g: ConvGeometry) -> torch.Tensor:
         return x
     mode = "constant" if g.padding_mode == "zeros" else g.padding_mode
     return F.pad(x, (left, right, top, bottom), mode=mode)
-
-
-def block_diagonal(weight: torch.Tensor, groups: int) -> torch.Tensor:
-    """``[O, C/g * ...]`` grouped weight -> ``[O, C * ...]`` block-diagonal dense weight."""
-    flat = weight.flatten(1)
-    if groups == 1:
-        return flat
-    return torch.block_diag(*flat.split(flat.shape[0] // groups))
 
 
 def conv2d(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
@@ -115,30 +105,9 @@ def conv_relu_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tenso
     return F.linear(F.relu(conv2d(x, p, g)).flatten(1), p.head_weight, p.head_bias)
 
 
-def fused_parameters(p: Params, g: ConvGeometry) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Weight and bias of the one Linear equal to ``Linear . Conv2d``, rounded once.
-
-    The product is formed in float64 (on the CPU when the device lacks float64, as MPS does)
-    so the fused map carries one rounding per entry, not the error of a low-precision matmul.
-    It stays differentiable: gradients reach the conv's and the Linear's parameters.
-    """
-    if p.head_weight is None:
-        raise ValueError("fused_parameters: params.head_weight is required (the Linear after the conv)")
-    work = torch.device("cpu") if p.weight.device.type == "mps" else p.weight.device
-    head = p.head_weight.to(work, torch.float64)
-    weight = head @ dense_conv_weight(p.weight.to(work, torch.float64), g)
-    bias = None
-    if p.bias is not None:
-        out_h, out_w = g.output_size()
-        bias = head @ p.bias.to(work, torch.float64).repeat_interleave(out_h * out_w)
-    if p.head_bias is not None:
-        head_bias = p.head_bias.to(work, torch.float64)
-        bias = head_bias if bias is None else bias + head_bias
-    dtype, device = p.head_weight.dtype, p.head_weight.device
-    return weight.to(device, dtype), None if bias is None else bias.to(device, dtype)
-
-
 def fused_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
     """The one Linear that ``Linear . Conv2d`` collapses to, on ``x.flatten(1)``."""
-    weight, bias = fused_parameters(p, g)
+    if p.head_weight is None:
+        raise ValueError("fused_linear: params.head_weight is required (the Linear after the conv)")
+    weight, bias = fused_linear_parameters(p.weight, p.bias, p.head_weight, p.head_bias, g)
     return F.linear(x.flatten(1), weight, bias)

@@ -1,0 +1,402 @@
+"""Converters between Conv2d and Linear: the public API users call on their own models.
+
+Each converter returns a new module that computes the same linear map as its source, on the
+source's dtype and device, with freshly allocated parameters (never views of the source's) that
+keep each source parameter's ``requires_grad``. Requests that cannot be honoured raise
+``ValueError`` (or ``TypeError`` for a wrong kind of argument) with a message that starts with the
+function's name, names the argument, and says what was expected and what was got.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from linconv.geometry import ConvGeometry
+
+__all__ = [
+    "block_diagonal",
+    "conv1x1_to_linear",
+    "conv_geometry",
+    "conv_to_dense_linear",
+    "dense_conv_weight",
+    "full_kernel_conv_to_linear",
+    "fuse_linear_after_conv",
+    "fused_linear_parameters",
+    "linear_to_conv1x1",
+    "linear_to_full_kernel_conv",
+]
+
+
+# --- argument checks ------------------------------------------------------------------------
+
+
+def _check_type(value: object, kind: type, name: str, caller: str) -> None:
+    if not isinstance(value, kind):
+        module = "torch.nn" if issubclass(kind, nn.Module) else kind.__module__
+        raise TypeError(f"{caller}: {name} must be a {module}.{kind.__name__}, got {type(value).__name__}")
+
+
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _positive_ints(value: object, count: int, name: str, what: str, caller: str) -> tuple[int, ...]:
+    if not (isinstance(value, (tuple, list)) and len(value) == count and all(map(_is_positive_int, value))):
+        raise ValueError(f"{caller}: {name} must be {what}, got {value!r}")
+    return tuple(value)
+
+
+def _has_no_padding(conv: nn.Conv2d) -> bool:
+    if conv.padding == "valid":
+        return True
+    if conv.padding == "same":  # torch pads d*(k-1) in total, nothing only for a 1x1 kernel
+        return tuple(conv.kernel_size) == (1, 1)
+    return tuple(conv.padding) == (0, 0)
+
+
+def _geometry(conv: nn.Conv2d, input_size: object, caller: str, batch: int = 1) -> ConvGeometry:
+    _check_type(conv, nn.Conv2d, "conv", caller)
+    height, width = _positive_ints(input_size, 2, "input_size", "a pair of positive ints (H, W)", caller)
+    if not _is_positive_int(batch):
+        raise ValueError(f"{caller}: batch must be a positive int, got {batch!r}")
+    padding = conv.padding if isinstance(conv.padding, str) else tuple(conv.padding)
+    try:
+        return ConvGeometry(
+            batch=batch,
+            in_channels=conv.in_channels,
+            out_channels=conv.out_channels,
+            height=height,
+            width=width,
+            kernel=tuple(conv.kernel_size),
+            stride=tuple(conv.stride),
+            padding=padding,
+            dilation=tuple(conv.dilation),
+            groups=conv.groups,
+            padding_mode=conv.padding_mode,
+            bias=conv.bias is not None,
+        )
+    except ValueError as exc:
+        # A module torch built has a valid kernel, stride, groups and padding mode: what can
+        # still fail is the input size (output < 1x1, or reflect/circular padding too wide).
+        raise ValueError(f"{caller}: input_size {(height, width)} is too small for the conv: {exc}") from exc
+
+
+# --- building modules -----------------------------------------------------------------------
+
+
+def _parameter(data: torch.Tensor, source: torch.Tensor | tuple[torch.Tensor | None, ...]) -> nn.Parameter:
+    """Wrap new data, requiring grad when the (or any) source parameter does."""
+    sources = source if isinstance(source, tuple) else (source,)
+    return nn.Parameter(data, requires_grad=any(s is not None and s.requires_grad for s in sources))
+
+
+def _linear(weight: nn.Parameter, bias: nn.Parameter | None) -> nn.Linear:
+    out_features, in_features = weight.shape
+    # Built on "meta" so that no default init runs (a dense weight can hold millions of entries).
+    linear = nn.Linear(in_features, out_features, bias=bias is not None, device="meta")
+    linear.weight = weight
+    if bias is not None:
+        linear.bias = bias
+    return linear
+
+
+def _conv(weight: nn.Parameter, bias: nn.Parameter | None) -> nn.Conv2d:
+    out_channels, in_channels, kh, kw = weight.shape
+    conv = nn.Conv2d(in_channels, out_channels, (kh, kw), bias=bias is not None, device="meta")
+    conv.weight = weight
+    if bias is not None:
+        conv.bias = bias
+    return conv
+
+
+def _copy(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().clone(memory_format=torch.contiguous_format)
+
+
+def block_diagonal(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """``[O, C/groups, ...]`` grouped weight -> ``[O, C*...]`` dense weight, zero outside each output
+    channel's group (block-diagonal). Differentiable; shares storage with ``weight`` when groups == 1."""
+    out_channels = weight.shape[0]
+    blocks = weight.reshape(groups, out_channels // groups, -1)
+    if groups == 1:
+        return blocks.reshape(out_channels, -1)
+    width = blocks.shape[-1]
+    full = blocks.new_zeros(groups, out_channels // groups, groups, width)
+    full.diagonal(dim1=0, dim2=2).copy_(blocks.permute(1, 2, 0))
+    return full.view(out_channels, groups * width)
+
+
+# --- the dense ("Toeplitz") matrix of a conv ------------------------------------------------
+
+
+def _source(position: int, size: int, padding_mode: str) -> int:
+    """Input index that padding mode ``padding_mode`` reads at ``position`` (outside ``[0, size)``)."""
+    if padding_mode == "reflect":  # mirror without repeating the edge, as F.pad(mode="reflect")
+        position = -position if position < 0 else position
+        return 2 * (size - 1) - position if position >= size else position
+    if padding_mode == "circular":
+        return position % size
+    # replicate; also where a zero-padding tap is parked (it adds 0.0, see dense_conv_weight)
+    return min(max(position, 0), size - 1)
+
+
+def _axis_taps(
+    size: int, out: int, kernel: int, stride: int, dilation: int, before: int, padding_mode: str
+) -> tuple[list[int], list[bool], bool]:
+    """One spatial axis: the input index each (output position, tap) reads, ordered output-major.
+
+    Also whether each reads the input (False only for zero padding) and whether, for every output
+    position, its taps read distinct inputs (then no two taps of one row share a column).
+    """
+    sources, reads = [], []
+    for i in range(out):
+        for p in range(kernel):
+            position = i * stride + p * dilation - before
+            inside = 0 <= position < size
+            sources.append(position if inside else _source(position, size, padding_mode))
+            reads.append(inside or padding_mode != "zeros")
+    distinct = len({(n // kernel, s) for n, s in enumerate(sources)}) == len(sources)
+    return sources, reads, distinct
+
+
+def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry) -> torch.Tensor:
+    """The dense matrix ``D`` of the conv (bias excluded) described by ``geometry`` with ``weight``.
+
+    ``D`` has shape ``[geometry.out_features, geometry.in_features]`` and
+    ``F.linear(x.flatten(1), D).view(geometry.output_shape)`` equals the conv of ``x`` for every
+    stride, padding (pairs, ``'same'``, ``'valid'``), dilation, groups and padding mode. Row
+    ``o*Ho*Wo + i*Wo + j`` holds output ``(o, i, j)``; column ``c*H*W + h*W + w`` input ``(c, h, w)``.
+
+    Built by index arithmetic, not by running the conv: the column that tap ``(p, q)`` of input
+    channel ``c`` reads for output ``(i, j)`` is broadcast over ``(group, i, j, c, p, q)``, and one
+    scatter along the rows puts each weight there. Where a padding mode maps several taps of one
+    output onto the same input, their weights add up; a tap that reads zero padding adds ``0.0``.
+    The result keeps ``weight``'s dtype and device and is differentiable with respect to it.
+    """
+    caller = "dense_conv_weight"
+    _check_type(weight, torch.Tensor, "weight", caller)
+    _check_type(geometry, ConvGeometry, "geometry", caller)
+    if tuple(weight.shape) != geometry.weight_shape:
+        raise ValueError(
+            f"{caller}: weight.shape must equal geometry.weight_shape {geometry.weight_shape}, "
+            f"got {tuple(weight.shape)}"
+        )
+    out_channels, in_per_group, kh, kw = geometry.weight_shape
+    groups, height, width = geometry.groups, geometry.height, geometry.width
+    out_h, out_w = geometry.output_size()
+    top, _, left, _ = geometry.pad_amounts()
+    sources_h, reads_h, distinct_h = _axis_taps(
+        height, out_h, kh, geometry.stride[0], geometry.dilation[0], top, geometry.padding_mode
+    )
+    sources_w, reads_w, distinct_w = _axis_taps(
+        width, out_w, kw, geometry.stride[1], geometry.dilation[1], left, geometry.padding_mode
+    )
+    device = weight.device
+    positions, reduction = out_h * out_w, in_per_group * kh * kw
+    per_group = (groups, out_channels // groups, positions, reduction)
+
+    # Column read by (group, i, j, c_in_group, p, q): c*H*W + h*W + w. It does not depend on the
+    # output channel within a group, so it is expanded (stride 0), never materialised, over that.
+    rows = torch.tensor(sources_h, device=device).view(1, out_h, 1, 1, kh, 1)
+    cols = torch.tensor(sources_w, device=device).view(1, 1, out_w, 1, 1, kw)
+    channels = torch.arange(groups * in_per_group, device=device).view(groups, 1, 1, in_per_group, 1, 1)
+    columns = channels * (height * width) + (rows * width + cols)
+    columns = columns.view(groups, 1, positions, reduction).expand(per_group)
+
+    flat_weight = weight.reshape(out_channels, reduction)
+    if all(reads_h) and all(reads_w):
+        values = flat_weight.reshape(groups, -1, 1, reduction).expand(per_group)
+    else:
+        # A tap on zero padding is parked on the nearest edge column, which a real tap may also write
+        # (the rows then accumulate), and takes its value from an appended zero column: adding 0.0
+        # changes nothing, where weight * mask would turn an inf weight into nan.
+        reads = torch.tensor(reads_h, device=device).view(out_h, 1, 1, kh, 1)
+        reads = reads & torch.tensor(reads_w, device=device).view(1, out_w, 1, 1, kw)
+        taps = torch.arange(reduction, device=device).view(in_per_group, kh, kw)
+        taps = torch.where(reads, taps, reduction).view(-1)
+        padded = torch.cat([flat_weight, flat_weight.new_zeros(out_channels, 1)], dim=1)
+        values = padded.index_select(1, taps).view(per_group)
+
+    dense = torch.zeros((*per_group[:3], geometry.in_features), dtype=weight.dtype, device=device)
+    if distinct_h and distinct_w:
+        # No two taps of a row share a column: plain assignment, measured ~20% faster than
+        # scatter_add_ (113k entries, one CPU thread).
+        dense.scatter_(3, columns, values)
+    else:
+        dense.scatter_add_(3, columns, values)
+    return dense.view(geometry.out_features, geometry.in_features)
+
+
+# --- public converters ----------------------------------------------------------------------
+
+
+def conv_geometry(conv: nn.Conv2d, input_size: tuple[int, int], batch: int = 1) -> ConvGeometry:
+    """The :class:`ConvGeometry` of ``conv`` applied to ``[batch, C, *input_size]``.
+
+    Reads kernel, stride, padding (int pairs or ``'same'`` / ``'valid'``), dilation, groups,
+    padding mode and whether there is a bias from the module.
+    """
+    return _geometry(conv, input_size, "conv_geometry", batch)
+
+
+def conv1x1_to_linear(conv: nn.Conv2d) -> nn.Linear:
+    """A pointwise ``Conv2d(C, O, 1)`` -> ``Linear(C, O)`` applied over the channel axis.
+
+    ``linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)`` equals ``conv(x)``. The conv needs kernel
+    (1, 1), no padding and stride (1, 1) (any dilation); with groups the weight is block-diagonal.
+    """
+    caller = "conv1x1_to_linear"
+    _check_type(conv, nn.Conv2d, "conv", caller)
+    if tuple(conv.kernel_size) != (1, 1):
+        raise ValueError(f"{caller}: conv.kernel_size must be (1, 1) for a pointwise Linear, got {conv.kernel_size}")
+    if not _has_no_padding(conv):
+        raise ValueError(f"{caller}: conv.padding must be 0 or 'valid' for a pointwise Linear, got {conv.padding!r}")
+    if tuple(conv.stride) != (1, 1):
+        sh, sw = conv.stride
+        raise ValueError(
+            f"{caller}: conv.stride must be (1, 1) for a pointwise Linear, got {conv.stride}; "
+            f"subsample the input first (x[:, :, ::{sh}, ::{sw}]) and convert a stride-1 conv"
+        )
+    weight = _parameter(_copy(block_diagonal(conv.weight.detach(), conv.groups)), conv.weight)
+    bias = None if conv.bias is None else _parameter(_copy(conv.bias), conv.bias)
+    return _linear(weight, bias)
+
+
+def linear_to_conv1x1(linear: nn.Linear) -> nn.Conv2d:
+    """``Linear(C, O)`` -> ``Conv2d(C, O, 1)`` that applies it at every pixel; inverse of :func:`conv1x1_to_linear`."""
+    _check_type(linear, nn.Linear, "linear", "linear_to_conv1x1")
+    out_features, in_features = linear.weight.shape
+    weight = _parameter(_copy(linear.weight).view(out_features, in_features, 1, 1), linear.weight)
+    bias = None if linear.bias is None else _parameter(_copy(linear.bias), linear.bias)
+    return _conv(weight, bias)
+
+
+def full_kernel_conv_to_linear(conv: nn.Conv2d) -> nn.Linear:
+    """A conv whose kernel covers the whole input -> ``Linear(C*kh*kw, O)`` on ``x.flatten(1)``.
+
+    For input ``[N, C, kh, kw]`` the conv gives ``[N, O, 1, 1]`` and ``linear(x.flatten(1))`` gives
+    its ``.view(N, O)``. The conv needs no padding and dilation (1, 1); the stride does not matter.
+    With groups the weight is block-diagonal in the flattened ``(c, h, w)`` order.
+    """
+    caller = "full_kernel_conv_to_linear"
+    _check_type(conv, nn.Conv2d, "conv", caller)
+    if not _has_no_padding(conv):
+        raise ValueError(
+            f"{caller}: conv.padding must be 0 or 'valid' when the kernel covers the whole input, got {conv.padding!r}"
+        )
+    if tuple(conv.dilation) != (1, 1):
+        raise ValueError(
+            f"{caller}: conv.dilation must be (1, 1) when the kernel covers the whole input, got {conv.dilation}"
+        )
+    weight = _parameter(_copy(block_diagonal(conv.weight.detach(), conv.groups)), conv.weight)
+    bias = None if conv.bias is None else _parameter(_copy(conv.bias), conv.bias)
+    return _linear(weight, bias)
+
+
+def linear_to_full_kernel_conv(linear: nn.Linear, input_shape: tuple[int, int, int]) -> nn.Conv2d:
+    """``Linear(C*H*W, O)`` -> ``Conv2d(C, O, (H, W))`` on input ``[N, *input_shape]``.
+
+    Inverse of :func:`full_kernel_conv_to_linear`: ``conv(x).view(N, O)`` equals
+    ``linear(x.flatten(1))``.
+    """
+    caller = "linear_to_full_kernel_conv"
+    _check_type(linear, nn.Linear, "linear", caller)
+    shape = _positive_ints(input_shape, 3, "input_shape", "a triple of positive ints (C, H, W)", caller)
+    in_features = linear.weight.shape[1]
+    if math.prod(shape) != in_features:
+        raise ValueError(
+            f"{caller}: input_shape C*H*W must equal linear.in_features = {in_features}, "
+            f"got {shape} with C*H*W = {math.prod(shape)}"
+        )
+    out_features = linear.weight.shape[0]
+    weight = _parameter(_copy(linear.weight).view(out_features, *shape), linear.weight)
+    bias = None if linear.bias is None else _parameter(_copy(linear.bias), linear.bias)
+    return _conv(weight, bias)
+
+
+def conv_to_dense_linear(conv: nn.Conv2d, input_size: tuple[int, int]) -> nn.Linear:
+    """Any conv -> ``Linear(C*H*W, O*Ho*Wo)`` on ``x.flatten(1)`` for input of spatial size ``input_size``.
+
+    ``linear(x.flatten(1)).view(N, O, Ho, Wo)`` equals ``conv(x)``; the weight is
+    :func:`dense_conv_weight`, the bias each output channel's bias repeated over its ``Ho*Wo``
+    positions.
+    """
+    geometry = _geometry(conv, input_size, "conv_to_dense_linear")
+    weight = _parameter(dense_conv_weight(conv.weight.detach(), geometry), conv.weight)
+    bias = None
+    if conv.bias is not None:
+        positions = math.prod(geometry.output_size())
+        bias = _parameter(conv.bias.detach().repeat_interleave(positions), conv.bias)
+    return _linear(weight, bias)
+
+
+def fused_linear_parameters(
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    head_weight: torch.Tensor,
+    head_bias: torch.Tensor | None,
+    geometry: ConvGeometry,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Weight and bias of the one Linear equal to ``F.linear(conv(x).flatten(1), head_weight, head_bias)``.
+
+    ``head_weight @ D`` and ``head_weight @ bias_repeated + head_bias`` (``D`` from
+    :func:`dense_conv_weight`; either bias may be None), formed in float64 (on the CPU for MPS,
+    which has no float64) and rounded once to ``head_weight``'s dtype, on its device. Stays
+    differentiable with respect to all four tensors.
+    """
+    device, dtype = head_weight.device, head_weight.dtype
+    exact = {"device": torch.device("cpu") if device.type == "mps" else device, "dtype": torch.float64}
+    outer = head_weight.to(**exact)
+    fused_weight = outer @ dense_conv_weight(weight.to(**exact), geometry)
+    fused_bias = None
+    if bias is not None:
+        fused_bias = outer @ bias.to(**exact).repeat_interleave(math.prod(geometry.output_size()))
+    if head_bias is not None:
+        fused_bias = head_bias.to(**exact) if fused_bias is None else fused_bias + head_bias.to(**exact)
+    return (
+        fused_weight.to(device=device, dtype=dtype),
+        None if fused_bias is None else fused_bias.to(device=device, dtype=dtype),
+    )
+
+
+def fuse_linear_after_conv(conv: nn.Conv2d, linear: nn.Linear, input_size: tuple[int, int]) -> nn.Linear:
+    """``linear(conv(x).flatten(1))`` with nothing in between -> one Linear on ``x.flatten(1)``.
+
+    Weight ``linear.weight @ D`` and bias ``linear.weight @ conv_bias_repeated + linear.bias``
+    (``D`` from :func:`dense_conv_weight`), either bias may be missing. The products are taken in
+    float64 (on the CPU for MPS, which has no float64) and rounded once to the modules' dtype.
+    The fused weight requires grad if either source weight does; the bias likewise over its sources.
+    """
+    caller = "fuse_linear_after_conv"
+    _check_type(conv, nn.Conv2d, "conv", caller)
+    _check_type(linear, nn.Linear, "linear", caller)
+    geometry = _geometry(conv, input_size, caller)
+    if linear.weight.shape[1] != geometry.out_features:
+        raise ValueError(
+            f"{caller}: linear.in_features must equal conv output features O*Ho*Wo = {geometry.out_features}, "
+            f"got {linear.weight.shape[1]}"
+        )
+    dtype, device = linear.weight.dtype, linear.weight.device
+    if conv.weight.dtype != dtype:
+        raise ValueError(f"{caller}: linear.weight.dtype must equal conv.weight.dtype {conv.weight.dtype}, got {dtype}")
+    if conv.weight.device != device:
+        raise ValueError(
+            f"{caller}: linear.weight.device must equal conv.weight.device {conv.weight.device}, got {device}"
+        )
+
+    fused_weight, fused_bias = fused_linear_parameters(
+        conv.weight.detach(),
+        None if conv.bias is None else conv.bias.detach(),
+        linear.weight.detach(),
+        None if linear.bias is None else linear.bias.detach(),
+        geometry,
+    )
+    weight = _parameter(fused_weight, (linear.weight, conv.weight))
+    bias = None
+    if fused_bias is not None:
+        sources = (linear.bias, conv.bias, linear.weight if conv.bias is not None else None)
+        bias = _parameter(fused_bias, sources)
+    return _linear(weight, bias)
