@@ -23,6 +23,7 @@ __all__ = [
     "Comparison",
     "RelationResult",
     "RelationViolation",
+    "Workload",
     "check_relation",
     "compare",
     "flags_in_force",
@@ -34,9 +35,25 @@ __all__ = [
 
 _PARAM_NAMES = ("weight", "bias", "head_weight", "head_bias")
 
-# Called as observer(relation, formulation, case, thunk) around each formulation's forward and
-# backward; the timing recorder (linconv.timing) plugs in here.
-Observer = Callable[[str, str, Case, Callable[[], object]], object]
+
+@dataclass(frozen=True)
+class Workload:
+    """One formulation on one case. Calling it runs what the check compares (forward and
+    backward, returning ``(output, grads)``); ``forward`` (no autograd) and ``backward`` (records
+    one forward, returns a callable that runs only its backward) re-run the same tensors so an
+    observer can time each half. ``backward`` is None where no gradient is compared."""
+
+    run: Callable[[], tuple[torch.Tensor, dict[str, torch.Tensor | None]]]
+    forward: Callable[[], torch.Tensor]
+    backward: Callable[[], Callable[[], object] | None] | None = None
+
+    def __call__(self) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+        return self.run()
+
+
+# Called as observer(relation, formulation, case, workload) for each formulation; it must return
+# workload() and may time workload.forward / .backward (the timing recorder, linconv.timing).
+Observer = Callable[[str, str, Case, Workload], tuple[torch.Tensor, dict[str, torch.Tensor | None]]]
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,27 @@ def _forward_backward(
         (y * convert(upstream)).sum().backward()
     leaves = {"x": xl, **{n: getattr(p, n) for n in _PARAM_NAMES}}
     return y.detach(), {n: None if leaves[n] is None else leaves[n].grad for n in grads}
+
+
+def _workload(
+    fn: Callable, x: torch.Tensor, params: dict, grads: tuple[str, ...], upstream: torch.Tensor, g
+) -> Workload:
+    def run() -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+        return _forward_backward(fn, x, params, grads, upstream, g, lambda v: v)
+
+    def forward() -> torch.Tensor:
+        with torch.no_grad():
+            return fn(x, Params(**params), g)
+
+    def backward() -> Callable[[], object] | None:
+        xl, p = _leaves(x, params, grads, lambda v: v)
+        y = fn(xl, p, g)
+        if y.shape != upstream.shape:
+            return None
+        leaves = [t for t in (xl, *(getattr(p, n) for n in _PARAM_NAMES)) if t is not None and t.requires_grad]
+        return lambda: torch.autograd.grad(y, leaves, upstream, retain_graph=True)
+
+    return Workload(run, forward, backward if grads else None)
 
 
 def float64_cpu(t: torch.Tensor) -> torch.Tensor:
@@ -253,10 +291,8 @@ def run_relation(relation: Relation | str, case: Case, *, observer: Observer | N
     for name, spec in rel.formulations.items():
         precision = tolerance.precision_of(case.torch_dtype, input_rounding=input_rounding(case, spec.ops))
 
-        def thunk(spec=spec) -> tuple[torch.Tensor, dict]:
-            return _forward_backward(spec.fn, t.x, params, grads, upstream, g, lambda v: v)
-
-        out, got_grads = observer(rel.name, name, case, thunk) if observer else thunk()  # type: ignore[misc]
+        work = _workload(spec.fn, t.x, params, grads, upstream, g)
+        out, got_grads = observer(rel.name, name, case, work) if observer else work()
         comparisons.append(
             compare(name, "output", out, ref_out, mag_out, reductions["output"], precision, exact_lane(mag_out))
         )
