@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from linconv import converted as cv
 from linconv import formulations as f
 from linconv.geometry import ConvGeometry
 
@@ -124,6 +125,40 @@ RELATIONS: dict[str, Relation] = {
             grads=("x", "weight", "bias", "head_weight", "head_bias"),
             reductions=_composition_reductions,
             notes="the fused parameters are formed differentiably, so gradients reach both layers' parameters",
+        ),
+        # What the public converters hand out: the converted module's output and input gradient
+        # (its parameters are new tensors, so parameter gradients do not reach the source).
+        Relation(
+            name="converted_pointwise",
+            statement="conv1x1_to_linear(conv) over the channel axis equals conv",
+            formulations={"converted_linear": FormulationSpec(cv.converted_pointwise, _MATMUL)},
+            reference=f.conv2d,
+            grads=("x",),
+            reductions=_conv_reductions,
+        ),
+        Relation(
+            name="converted_full_kernel",
+            statement="full_kernel_conv_to_linear(conv) on x.flatten(1) equals conv",
+            formulations={"converted_linear": FormulationSpec(cv.converted_full_kernel, _MATMUL)},
+            reference=f.conv2d_flat,
+            grads=("x",),
+            reductions=_conv_reductions,
+        ),
+        Relation(
+            name="converted_dense",
+            statement="conv_to_dense_linear(conv, input_size) on x.flatten(1) equals conv",
+            formulations={"converted_linear": FormulationSpec(cv.converted_dense, _MATMUL)},
+            reference=f.conv2d,
+            grads=("x",),
+            reductions=_conv_reductions,
+        ),
+        Relation(
+            name="converted_fused",
+            statement="fuse_linear_after_conv(conv, linear, input_size) equals linear(conv(x).flatten(1))",
+            formulations={"converted_linear": FormulationSpec(cv.converted_fused, _MATMUL)},
+            reference=f.conv_then_linear,
+            grads=("x",),
+            reductions=_composition_reductions,
         ),
         Relation(
             name="composition_with_activation",

@@ -50,8 +50,9 @@ def cases(
     )
 
 
-def pointwise_cases() -> st.SearchStrategy[Case]:
-    return cases(pointwise_geometries())
+def pointwise_cases(*, max_stride: int | None = None) -> st.SearchStrategy[Case]:
+    """1x1 convs; ``max_stride=1`` for what a pointwise Linear module can replace by itself."""
+    return cases(pointwise_geometries() if max_stride is None else pointwise_geometries(max_stride=max_stride))
 
 
 def full_kernel_cases() -> st.SearchStrategy[Case]:

@@ -115,13 +115,13 @@ def conv_geometries(draw, *, max_numel: int | None = None, dense: bool = True) -
 
 
 @st.composite
-def pointwise_geometries(draw, *, max_numel: int | None = None) -> ConvGeometry:
+def pointwise_geometries(draw, *, max_numel: int | None = None, max_stride: int = MAX_STRIDE) -> ConvGeometry:
     """1x1 convs: stride (the Linear then sees x[:, :, ::s, ::s]), groups, dilation (no effect)."""
     budget = max_numel or config.max_numel()
     batch = draw(st.integers(1, MAX_BATCH), label="batch")
     height = draw(st.integers(1, MAX_POINTWISE_SIZE), label="height")
     width = draw(st.integers(1, MAX_POINTWISE_SIZE), label="width")
-    stride = (draw(st.integers(1, MAX_STRIDE), label="sh"), draw(st.integers(1, MAX_STRIDE), label="sw"))
+    stride = (draw(st.integers(1, max_stride), label="sh"), draw(st.integers(1, max_stride), label="sw"))
     dilation = (draw(st.integers(1, MAX_DILATION), label="dh"), draw(st.integers(1, MAX_DILATION), label="dw"))
     out_hw = ((height - 1) // stride[0] + 1) * ((width - 1) // stride[1] + 1)
     groups, cin, cout = draw(
