@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -39,21 +40,22 @@ _PARAM_NAMES = ("weight", "bias", "head_weight", "head_bias")
 @dataclass(frozen=True)
 class Workload:
     """One formulation on one case. Calling it runs what the check compares (forward and
-    backward, returning ``(output, grads)``); ``forward`` (no autograd) and ``backward`` (records
-    one forward, returns a callable that runs only its backward) re-run the same tensors so an
-    observer can time each half. ``backward`` is None where no gradient is compared."""
+    backward; ``(output, grads)`` for the relations of linconv.relations). ``forward`` (no
+    autograd) and ``backward`` (records one forward, returns a callable that runs only its
+    backward) re-run the same tensors so an observer can time each half; ``backward`` is None
+    where no gradient is compared."""
 
-    run: Callable[[], tuple[torch.Tensor, dict[str, torch.Tensor | None]]]
+    run: Callable[[], Any]
     forward: Callable[[], torch.Tensor]
     backward: Callable[[], Callable[[], object] | None] | None = None
 
-    def __call__(self) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+    def __call__(self) -> Any:
         return self.run()
 
 
 # Called as observer(relation, formulation, case, workload) for each formulation; it must return
 # workload() and may time workload.forward / .backward (the timing recorder, linconv.timing).
-Observer = Callable[[str, str, Case, Workload], tuple[torch.Tensor, dict[str, torch.Tensor | None]]]
+Observer = Callable[[str, str, Case, Workload], Any]
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class RelationResult:
     comparisons: tuple[Comparison, ...]
     flags: str = ""
     torch_version: str = field(default_factory=lambda: torch.__version__)
+    # formulation -> (forward output, its bound), float64 on the CPU; only with keep_outputs=True
+    outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def violations(self) -> tuple[Comparison, ...]:
@@ -262,10 +266,15 @@ def flags_in_force() -> str:
     return read_flags().describe()
 
 
-def run_relation(relation: Relation | str, case: Case, *, observer: Observer | None = None) -> RelationResult:
-    """Measure every formulation of ``relation`` on ``case`` against the float64 reference."""
+def run_relation(
+    relation: Relation | str, case: Case, *, observer: Observer | None = None, keep_outputs: bool = False
+) -> RelationResult:
+    """Measure every formulation of ``relation`` on ``case`` against the float64 reference.
+
+    ``keep_outputs`` stores each formulation's forward output and its bound (float64, CPU) in
+    ``RelationResult.outputs``, for comparisons across devices."""
     if isinstance(relation, str) and relation in SPECIAL_RELATIONS:
-        return SPECIAL_RELATIONS[relation](case)
+        return SPECIAL_RELATIONS[relation](case, observer)
     rel = get_relation(relation) if isinstance(relation, str) else relation
     g = case.geometry
     t = case.build()
@@ -288,6 +297,7 @@ def run_relation(relation: Relation | str, case: Case, *, observer: Observer | N
         return integer_lane and (magnitude.numel() == 0 or float(magnitude.max()) < limit)
 
     comparisons: list[Comparison] = []
+    outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for name, spec in rel.formulations.items():
         precision = tolerance.precision_of(case.torch_dtype, input_rounding=input_rounding(case, spec.ops))
 
@@ -298,6 +308,11 @@ def run_relation(relation: Relation | str, case: Case, *, observer: Observer | N
         )
         if tuple(out.shape) != tuple(ref_out.shape):
             continue
+        if keep_outputs:
+            bound = torch.zeros_like(ref_out) if exact_lane(mag_out) else tolerance.bound(
+                ref_out, mag_out, reductions["output"], precision
+            )
+            outputs[name] = (float64_cpu(out), bound)
         for grad_name in grads:
             ref_grad = ref_grads[grad_name]
             mag = mag_grads[grad_name]
@@ -319,24 +334,24 @@ def run_relation(relation: Relation | str, case: Case, *, observer: Observer | N
                     exact_lane(mag),
                 )
             )
-    return RelationResult(rel.name, case, tuple(comparisons), flags=flags_in_force())
+    return RelationResult(rel.name, case, tuple(comparisons), flags=flags_in_force(), outputs=outputs)
 
 
-def _run_init(case: Case) -> RelationResult:
+def _run_init(case: Case, observer: Observer | None = None) -> RelationResult:
     from linconv.initialization import run_init
 
-    return run_init(case)
+    return run_init(case)  # parameter creation only: nothing to time
 
 
-def _run_classifier_head(case: Case) -> RelationResult:
+def _run_classifier_head(case: Case, observer: Observer | None = None) -> RelationResult:
     from linconv.classifier_head import run_classifier_head
 
-    return run_classifier_head(case)
+    return run_classifier_head(case, observer=observer)
 
 
 # Relations whose check is not "formulations of one linear map": exact parameter equality
 # (init) and a loss with its own error model (classifier head). Looked up by name.
-SPECIAL_RELATIONS: dict[str, Callable[[Case], RelationResult]] = {
+SPECIAL_RELATIONS: dict[str, Callable[[Case, Observer | None], RelationResult]] = {
     "init": _run_init,
     "classifier_head": _run_classifier_head,
 }

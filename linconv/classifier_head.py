@@ -22,8 +22,10 @@ from linconv import tolerance
 from linconv.cases import Case
 from linconv.check import (
     Comparison,
+    Observer,
     RelationResult,
     RelationViolation,
+    Workload,
     compare,
     flags_in_force,
     float64_cpu,
@@ -41,14 +43,16 @@ HeadFormulation = Callable[[torch.Tensor, Params, torch.Tensor, Case], HeadOutpu
 
 def conv_head(x: torch.Tensor, p: Params, target: torch.Tensor, case: Case) -> HeadOutput:
     logits = conv2d(x, p, case.geometry)  # [N, K, 1, 1]
-    logits.retain_grad()
+    if logits.requires_grad:  # not when timing the forward alone (linconv.timing)
+        logits.retain_grad()
     loss = F.cross_entropy(logits, target.view(-1, 1, 1))
     return loss, logits
 
 
 def linear_head(x: torch.Tensor, p: Params, target: torch.Tensor, case: Case) -> HeadOutput:
     logits = F.linear(x.flatten(1), block_diagonal(p.weight, case.geometry.groups), p.bias)
-    logits.retain_grad()
+    if logits.requires_grad:
+        logits.retain_grad()
     return F.cross_entropy(logits, target), logits
 
 
@@ -76,6 +80,23 @@ def _run(fn: HeadFormulation, x: torch.Tensor, params: dict, target: torch.Tenso
     return {"loss": loss.detach(), "logits": logits.detach().reshape(logits.shape[0], -1), **grads}
 
 
+def _workload(fn: HeadFormulation, x: torch.Tensor, params: dict, target: torch.Tensor, case: Case) -> Workload:
+    """The check's run of ``fn`` and, for timing, its forward (loss, no autograd) and backward alone."""
+
+    def forward() -> torch.Tensor:
+        with torch.no_grad():
+            return fn(x, Params(**params), target, case)[0]
+
+    def backward():
+        xl = x.detach().requires_grad_(True)
+        p = Params(**{n: None if v is None else v.detach().requires_grad_(True) for n, v in params.items()})
+        loss, _ = fn(xl, p, target, case)
+        leaves = [t for t in (xl, p.weight, p.bias) if t is not None]
+        return lambda: torch.autograd.grad(loss, leaves, retain_graph=True)
+
+    return Workload(lambda: _run(fn, x, params, target, case, lambda v: v), forward, backward)
+
+
 def _abs_backward(case: Case, params: dict, x: torch.Tensor, upstream: torch.Tensor) -> dict:
     """Gradients of ``<upstream, |W| (*) |x| + |b|>`` w.r.t. |x|, |W|, |b| (float64): the backward
     magnitudes of the linear map for an upstream of that size."""
@@ -86,7 +107,9 @@ def _abs_backward(case: Case, params: dict, x: torch.Tensor, upstream: torch.Ten
     return {"x": xa.grad, "weight": p.weight.grad, "bias": None if p.bias is None else p.bias.grad}
 
 
-def run_classifier_head(case: Case, formulations: dict[str, HeadFormulation] | None = None) -> RelationResult:
+def run_classifier_head(
+    case: Case, formulations: dict[str, HeadFormulation] | None = None, *, observer: Observer | None = None
+) -> RelationResult:
     entries = formulations or HEAD_FORMULATIONS
     g = case.geometry
     t = case.build()
@@ -122,7 +145,8 @@ def run_classifier_head(case: Case, formulations: dict[str, HeadFormulation] | N
         # + underflow: probabilities below the smallest normal may flush to zero
         upstream_err = (probs * torch.expm1(exponent_err) + c * u * (probs + onehot) + underflow) / n
         logit_grad_bound = upstream_err + u * ref["grad logits"].abs()
-        got = _run(fn, t.x, params, t.target, case, lambda v: v)
+        work = _workload(fn, t.x, params, t.target, case)
+        got = observer("classifier_head", name, case, work) if observer else work()
         comparisons.append(
             compare(name, "loss", got["loss"], ref["loss"], torch.zeros(()), 1, precision, False, limit=loss_bound)
         )

@@ -5,7 +5,9 @@ pytest-benchmark cannot time ``@given`` examples, so :class:`Recorder` plugs int
 the check compares, unchanged (that call is also the first warm-up), then times, on the same
 tensors, the forward without autograd and — where the relation compares gradients — the backward
 of one recorded forward alone (``torch.autograd.grad(..., retain_graph=True)``). Clocks are
-``torch.utils.benchmark.Timer``'s, which synchronise the accelerator and warm up before measuring.
+``torch.utils.benchmark.timer``, the clock of ``torch.utils.benchmark.Timer``: it synchronises
+the accelerator before reading the time; loops run in ``timeit.Timer`` (garbage collection off),
+as in ``torch.utils.benchmark.Timer``, but without its two warm-up calls per measurement.
 Timing never decides pass/fail: an exception while timing is counted, not raised.
 
 Samples are grouped per example so formulations can be compared pairwise (the ratio of two
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import math
 import time
+import timeit
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import torch
-from torch.utils.benchmark import Timer
+from torch.utils.benchmark import timer as synchronized_clock
 
 from linconv.cases import Case
 from linconv.check import Workload
@@ -49,11 +51,12 @@ __all__ = [
 
 PHASES = ("forward", "backward")
 
-# Per (formulation, phase) and example: one timed call, then, if they fit in BUDGET_S, BLOCKS
-# blocks of up to MAX_NUMBER calls (median block). Timer.timeit adds 2 warm-up calls before each
-# measurement; with the checked call first, kernels are warm three times over before any call
-# is counted. The budget keeps timing a small share of the run (docs/timing.md, "Overhead")
-# while averaging tiny kernels over tens of calls, where one call is at the clock's noise.
+# Per (formulation, phase) and example: one timed call after the checked one (the warm-up). A
+# call that takes BUDGET_S or more is recorded as it is (one extra call per phase: on the big
+# examples the timing costs less than the check); a faster one is timed again in BLOCKS blocks
+# of up to MAX_NUMBER calls that together fill the budget, and the median block is recorded, so
+# a block the scheduler interrupted is outvoted and tiny kernels are averaged over tens of
+# calls. Measured cost: docs/timing.md, "Overhead".
 BUDGET_S = 1e-3
 MAX_NUMBER = 20
 BLOCKS = 3
@@ -172,8 +175,7 @@ class Recorder:
         self._seen: dict[tuple[str, str], int] = defaultdict(int)
         self._current: tuple[str, Case, Sample | None] | None = None
         self._call = _Call()
-        self._timer: Timer | None = None
-        self._timer_threads = 0
+        self._clock = timeit.Timer("call.fn()", timer=synchronized_clock, globals={"call": self._call})
 
     # --- the observer ---------------------------------------------------------------------
 
@@ -218,26 +220,17 @@ class Recorder:
         return times
 
     def time_call(self, fn: Callable[[], object]) -> float:
-        """Seconds per call of ``fn``: one timed call; when BLOCKS blocks of calls fit in the
-        budget, the median block instead (a block the scheduler interrupted is outvoted)."""
-        timer = self._timer_now()
+        """Seconds per call of ``fn`` (already called once): one timed call; if it was faster
+        than the budget, the median of BLOCKS blocks of calls that fill the budget."""
         self._call.fn = fn
         try:
-            first = timer.timeit(1).median
-            number = min(self.max_number, int(self.budget_s / (BLOCKS * first)))
-            if number < 1:
+            first = self._clock.timeit(1)
+            if first >= self.budget_s:
                 return first
-            return quantiles(timer.timeit(number).median for _ in range(BLOCKS))[1]
+            number = max(1, min(self.max_number, int(self.budget_s / (BLOCKS * first))))
+            return quantiles(self._clock.timeit(number) / number for _ in range(BLOCKS))[1]
         finally:
             self._call.fn = _Call.fn
-
-    def _timer_now(self) -> Timer:
-        threads = torch.get_num_threads()
-        if self._timer is None or threads != self._timer_threads:
-            # num_threads: time with the threads the run uses (Timer's default would pin it to 1)
-            self._timer = Timer("call.fn()", globals={"call": self._call}, num_threads=threads)
-            self._timer_threads = threads
-        return self._timer
 
     # --- plain data, for xdist and the report ------------------------------------------------
 
