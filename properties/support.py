@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import assume, event, note, target
 
+from linconv import capture
 from linconv.cases import Case
 from linconv.check import RelationResult, RelationViolation, run_relation
 from linconv.devices import supports_dtype
@@ -30,11 +31,16 @@ def verify(relation: str | Relation, case: Case, device: str) -> RelationResult:
     """Every formulation of ``relation`` within its error bound of the float64 reference."""
     __tracebackhide__ = True
     case = on_device(case, device)
-    note(f"reproduce: {case.reproduction(relation if isinstance(relation, str) else relation.name)}")
-    result = run_relation(relation, case, observer=SESSION.observer)
-    _observe(result.relation, result)
-    if result.violations:
-        raise RelationViolation(result)
+    name = relation if isinstance(relation, str) else relation.name
+    note(f"reproduce: {case.reproduction(name)}")
+    try:
+        result = run_relation(relation, case, observer=SESSION.observer)
+        _observe(result.relation, result)
+        if result.violations:
+            raise RelationViolation(result)
+    except Exception as exc:  # pin the case to the failure: the regression plugin keeps the final one
+        capture.remember(exc, name, case)
+        raise
     return result
 
 
@@ -45,8 +51,10 @@ def verify_violated(relation: str | Relation, case: Case, device: str) -> Relati
     result = run_relation(relation, case)
     SESSION.record_result(result, expect_violation=True)
     if not result.violations:
-        raise AssertionError(
+        exc = AssertionError(
             f"negative control '{result.relation}' did not fire: every formulation agreed with the "
             f"reference within bound (worst ratio {result.worst_ratio:.3g}); case {case.to_json()}"
         )
+        capture.remember(exc, result.relation, case, result)
+        raise exc
     return result

@@ -1,0 +1,229 @@
+"""``python -m linconv regressions``: add, list, show and check the regression corpus."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+from linconv import corpus
+
+DESCRIPTION = """\
+Keep counterexamples as regression cases. A failing property writes its shrunk case to
+reports/pending-regressions/<id>.json and prints the command that adds it; every pytest run
+replays the corpus (properties/test_regressions.py). Schema and workflow: docs/regressions.md."""
+
+DIR_HELP = "the corpus directory (default: $LINCONV_REGRESSIONS_DIR, else ./regressions)"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "regressions",
+        help="keep counterexamples as regression cases: add, list, show, check",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dir", type=Path, default=None, help=DIR_HELP)
+
+    add = actions.add_parser(
+        "add",
+        parents=[common],
+        help="add pending case files to the corpus (a case already there is merged)",
+        description="Add pending case files (or corpus files, to change their note, link or expectation) to the "
+        "corpus as <id>.json. A case already in the corpus is merged: its sightings are joined, and the "
+        "options given here replace its note, link and expectation.",
+    )
+    add.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="pending case file(s), e.g. reports/pending-regressions/<id>.json",
+    )
+    add.add_argument("--note", help="why this case matters (replaces the stored note)")
+    add.add_argument("--link", help="an issue or PR URL (replaces the stored link)")
+    expectation = add.add_mutually_exclusive_group()
+    expectation.add_argument(
+        "--xfail-torch",
+        metavar="RANGE",
+        help='expect a failure on the torch versions in RANGE, a known upstream bug (e.g. ">=2.1,<2.4")',
+    )
+    expectation.add_argument(
+        "--expect-pass", action="store_true", help="expect a pass on every torch version again (drops an xfail range)"
+    )
+    add.set_defaults(func=_add)
+
+    listing = actions.add_parser(
+        "list",
+        parents=[common],
+        help="a table of the corpus",
+        description="One line per case: id, relation, expectation, case and note. Malformed files are named "
+        "on stderr (exit status 1).",
+    )
+    listing.set_defaults(func=_list)
+
+    show = actions.add_parser(
+        "show",
+        parents=[common],
+        help="one case as JSON, with a reproduction snippet",
+        description="Print a case file and a Python snippet that re-checks the case.",
+    )
+    show.add_argument("id", metavar="ID", help="a case id (a unique prefix is enough)")
+    show.set_defaults(func=_show)
+
+    check = actions.add_parser(
+        "check",
+        parents=[common],
+        help="replay the corpus without pytest; exit 1 on any failure",
+        description="Replay every case (or the given ids) on the given devices, in each precision mode the "
+        "device is checked under. Exit status 1 if a case fails, a file is malformed or an id is unknown.",
+    )
+    check.add_argument("ids", nargs="*", metavar="ID", help="case ids or unique prefixes (default: all)")
+    check.add_argument(
+        "--devices",
+        default="all",
+        help="comma-separated devices (cpu, cuda, cuda:N, mps) or 'all': cpu plus cuda and mps where present "
+        "(default: all)",
+    )
+    check.set_defaults(func=_check)
+
+
+def _directory(args: argparse.Namespace) -> Path:
+    return args.dir if args.dir is not None else corpus.default_directory()
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _add(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    if args.xfail_torch is not None:
+        try:
+            corpus.validate_torch_range(args.xfail_torch)
+        except ValueError as exc:
+            _error(f"--xfail-torch {exc}")
+            return 2
+    status = 0
+    for path in args.files:
+        try:
+            incoming = corpus.load_file(path, check_name=False)
+            target = directory / f"{incoming.id}.json"
+            current = corpus.load_file(target) if target.exists() else None
+        except corpus.CorpusError as exc:
+            _error(str(exc))
+            status = 1
+            continue
+        regression = incoming if current is None else current.merged(incoming)
+        changes: dict[str, object] = {}
+        if args.note is not None:
+            changes["note"] = args.note
+        if args.link is not None:
+            changes["link"] = args.link
+        if args.xfail_torch is not None:
+            changes.update(expect="xfail", xfail_torch=args.xfail_torch)
+        if args.expect_pass:
+            changes.update(expect="pass", xfail_torch=None)
+        regression = replace(regression, **changes)
+        written = corpus.write(regression, directory)
+        verb = "merged into" if current is not None else "added"
+        expect = regression.expect + (f" on torch {regression.xfail_torch}" if regression.xfail_torch else "")
+        print(f"{verb} {written} ({regression.relation}; expect {expect})")
+    return status
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def _list(args: argparse.Namespace) -> int:
+    regressions, errors = corpus.load_corpus(_directory(args))
+    rows = [("ID", "RELATION", "EXPECT", "CASE", "NOTE")]
+    for r in regressions:
+        expect = f"xfail {r.xfail_torch}" if r.expect == "xfail" else r.expect
+        note = (r.note or "").splitlines()[0] if r.note else ""
+        rows.append((r.id, r.relation, expect, corpus.summary(r.case), note[:60] + ("..." if len(note) > 60 else "")))
+    print("\n".join(_table(rows)))
+    print(f"{len(regressions)} case(s) in {_directory(args)}")
+    for exc in errors:
+        _error(str(exc))
+    return 1 if errors else 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    try:
+        path = corpus.find(_directory(args), args.id)
+        regression = corpus.load_file(path)
+    except (LookupError, corpus.CorpusError) as exc:
+        _error(str(exc))
+        return 1
+    print(f"# {path}")
+    print(path.read_text(encoding="utf-8").rstrip())
+    print("\n# reproduce (raises RelationViolation when the relation does not hold):")
+    print(regression.reproduction())
+    print(f"\n# replay on every device: python -m linconv regressions check {regression.id}")
+    return 0
+
+
+def _devices(text: str) -> list[str]:
+    from linconv.devices import KNOWN_DEVICES, device_unavailable_reason
+
+    if text.strip() == "all":
+        return [d for d in KNOWN_DEVICES if device_unavailable_reason(d) is None]
+    devices = [d.strip() for d in text.split(",") if d.strip()]
+    for device in devices:
+        device_unavailable_reason(device)  # raises ValueError for an unknown device
+    return devices
+
+
+def _check(args: argparse.Namespace) -> int:
+    from linconv.devices import DEVICE_MODES, device_mode
+    from linconv.replay import replay
+
+    directory = _directory(args)
+    try:
+        devices = _devices(args.devices)
+    except ValueError as exc:
+        _error(f"--devices: {exc}")
+        return 2
+    problems = 0
+    if args.ids:
+        regressions = []
+        for prefix in args.ids:
+            try:
+                regressions.append(corpus.load_file(corpus.find(directory, prefix)))
+            except (LookupError, corpus.CorpusError) as exc:
+                _error(str(exc))
+                problems += 1
+    else:
+        regressions, errors = corpus.load_corpus(directory)
+        for exc in errors:
+            _error(str(exc))
+        problems += len(errors)
+
+    start = time.perf_counter()
+    counts: Counter[str] = Counter()
+    for regression in regressions:
+        for device in devices:
+            for mode in DEVICE_MODES[device.split(":")[0]]:
+                with device_mode(mode):
+                    outcome = replay(regression, device)
+                counts[outcome.status] += 1
+                where = device if mode == "default" else f"{device}-{mode}"
+                print(f"{outcome.status.upper():5}  {regression.id}  {regression.relation:<22} {where}")
+                if outcome.status != "pass":
+                    print("       " + outcome.message.replace("\n", "\n       "))
+    summary = ", ".join(f"{n} {status}ed" if status != "skip" else f"{n} skipped" for status, n in counts.items())
+    print(
+        f"{summary or 'nothing replayed'} in {time.perf_counter() - start:.2f}s ({len(regressions)} case(s), "
+        f"devices: {', '.join(devices)})"
+    )
+    if problems:
+        print(f"{problems} file(s) or id(s) could not be used", file=sys.stderr)
+    return 1 if counts["fail"] or problems else 0
