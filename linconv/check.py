@@ -241,7 +241,7 @@ def compare(
             c_needed = tolerance.required_c(reference, magnitude, error, reduction, precision)
         limit = limit.expand_as(reference)
         ratio = error / limit
-    ratio = torch.nan_to_num(ratio, nan=math.inf)
+    ratio = torch.nan_to_num(ratio, nan=math.inf, posinf=math.inf)
     if ratio.numel() == 0:
         return Comparison(formulation, tensor, exact, 0.0)
     flat = int(torch.argmax(ratio))

@@ -24,7 +24,7 @@ def cross_device_disagreements(relation: str, case: Case, *, baseline: str = "cp
             continue
         b, bound_b = there.outputs[name]
         excess = (a - b).abs() - (bound_a + bound_b)
-        excess = torch.nan_to_num(excess, nan=float("inf"))
+        excess = torch.nan_to_num(excess, nan=float("inf"), posinf=float("inf"))
         worst = int(torch.argmax(excess))
         if float(excess.flatten()[worst]) > 0:
             problems.append(
