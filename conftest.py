@@ -45,6 +45,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"size budget: most elements of any tensor one example builds. Env: LINCONV_MAX_NUMEL. "
         f"Default: {run_config.DEFAULT_MAX_NUMEL}",
     )
+    group.addoption(
+        "--inject-fault",
+        default=None,
+        metavar="NAME",
+        help="break one formulation of one relation for the whole run (python -m linconv faults --list "
+        "names the faults; docs/faults.md): the properties must then fail",
+    )
 
 
 def _selected_devices(text: str) -> list[str]:
@@ -72,6 +79,20 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     config._linconv_devices = _selected_devices(config.getoption("--devices"))  # type: ignore[attr-defined]
+    if config.getoption("--inject-fault"):
+        from linconv.faults import get_fault, inject
+
+        try:
+            fault = get_fault(config.getoption("--inject-fault"))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--inject-fault: {exc}") from None
+        config._linconv_restore = inject(fault)  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    restore = getattr(config, "_linconv_restore", None)
+    if restore:
+        restore()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -107,6 +128,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"linconv: device {device}: {reason or 'available (' + name + ')'}")
     lines.append(f"linconv: precision flags: {read_flags().describe()}")
     lines.append(f"linconv: dtypes {','.join(run_config.selected_dtypes())}; max numel {run_config.max_numel()}")
+    if config.getoption("--inject-fault"):
+        lines.append(f"linconv: INJECTED FAULT {config.getoption('--inject-fault')}: the properties must fail")
     env = {k: v for k, v in sorted(os.environ.items()) if k.startswith("LINCONV_")}
     lines.append(f"linconv: environment {env or '(no LINCONV_* variables)'}")
     return lines

@@ -1,0 +1,212 @@
+"""The fault-injection benchmark: the property search run against each fault of the catalogue.
+
+For each fault, the search draws cases from the strategy that relation's property uses
+(:data:`RELATION_STRATEGIES`, the same functions properties/test_*.py pass to ``@given``), with
+the settings of the ``ci`` profile (derandomised, no database, 100 examples), steers with the
+same ``target`` the properties use, and stops at the first violation, which it then shrinks. A
+harmful fault must be caught; a benign one must not be.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
+from hypothesis import strategies as st
+
+from linconv.cases import Case
+from linconv.check import RelationResult
+from linconv.faults import Fault
+from strategies import classifier_head_cases, composition_cases, full_kernel_cases, general_cases, pointwise_cases
+
+__all__ = [
+    "CI_MAX_EXAMPLES",
+    "RELATION_STRATEGIES",
+    "Outcome",
+    "markdown_table",
+    "search",
+    "short_case",
+]
+
+# The strategy each relation's property draws from (properties/test_<relation>.py).
+RELATION_STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
+    "pointwise": pointwise_cases,
+    "full_kernel": full_kernel_cases,
+    "general_conv": general_cases,
+    "composition": composition_cases,
+    "init": general_cases,
+    "classifier_head": classifier_head_cases,
+}
+
+# The `ci` profile's example budget (conftest.py).
+CI_MAX_EXAMPLES = 100
+
+
+class _Detected(Exception):
+    def __init__(self, result: RelationResult | None, case: Case, error: BaseException | None = None) -> None:
+        super().__init__(case.to_json())
+        self.result, self.case, self.error = result, case, error
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the search saw under one fault."""
+
+    fault: Fault
+    caught: bool
+    examples: int  # examples run up to and including the first violation (all of them when none)
+    seconds_to_detection: float | None
+    seconds: float  # the whole search, shrinking included
+    case: Case | None = None  # the shrunk counterexample
+    caught_by: str = ""  # "relation: formulation tensor" of the first violated comparison
+    detail: str = ""
+    worst_ratio: float = 0.0  # the faulted formulation's largest error/bound when nothing was caught
+
+    @property
+    def as_expected(self) -> bool:
+        return self.caught == self.fault.harmful
+
+    def to_dict(self) -> dict:
+        return {
+            "fault": self.fault.name,
+            "bug_class": self.fault.bug_class,
+            "relation": self.fault.relation,
+            "formulation": self.fault.formulation,
+            "harmful": self.fault.harmful,
+            "caught": self.caught,
+            "as_expected": self.as_expected,
+            "caught_by": self.caught_by,
+            "examples": self.examples,
+            "seconds_to_detection": self.seconds_to_detection,
+            "seconds": self.seconds,
+            "case": None if self.case is None else self.case.to_dict(),
+            "detail": self.detail,
+            "worst_ratio": self.worst_ratio,
+            "issue": self.fault.issue,
+        }
+
+
+def search(fault: Fault, *, max_examples: int = CI_MAX_EXAMPLES, shrink: bool = True, device: str = "cpu") -> Outcome:
+    """Run the relation's property search with ``fault`` injected; stop at the first violation."""
+    run = fault.runner()
+    seen = {"examples": 0, "first": None, "worst": 0.0}
+    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target] + ([Phase.shrink] if shrink else [])
+    started = time.perf_counter()
+
+    @settings(
+        max_examples=max_examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=phases,
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(case=RELATION_STRATEGIES[fault.relation]())
+    def probe(case: Case) -> None:
+        case = case.on(device)
+        if seen["first"] is None:
+            seen["examples"] += 1
+        try:
+            result = run(case)
+        except Exception as exc:  # a fault that raises is caught as surely as a wrong value
+            _first(seen, started)
+            raise _Detected(None, case, exc) from exc
+        target(result.worst_ratio, label=f"{fault.relation}: worst error/bound")
+        if result.violations:
+            _first(seen, started)
+            raise _Detected(result, case)
+        seen["worst"] = max(seen["worst"], _worst_of(result, fault.formulation))
+
+    try:
+        probe()
+    except _Detected as found:
+        return Outcome(
+            fault,
+            True,
+            seen["examples"],
+            seen["first"],
+            time.perf_counter() - started,
+            found.case,
+            _caught_by(fault, found),
+            _detail(found),
+        )
+    return Outcome(fault, False, seen["examples"], None, time.perf_counter() - started, worst_ratio=seen["worst"])
+
+
+def _worst_of(result: RelationResult, formulation: str) -> float:
+    """Largest error/bound of the faulted formulation's comparisons (all of them where the
+    relation names its comparisons otherwise, as init does)."""
+    mine = [c.ratio for c in result.comparisons if c.formulation == formulation and not c.exact and not c.problem]
+    return max(mine, default=result.worst_ratio)
+
+
+def _first(seen: dict, started: float) -> None:
+    if seen["first"] is None:
+        seen["first"] = time.perf_counter() - started
+
+
+def _caught_by(fault: Fault, found: _Detected) -> str:
+    if found.result is None:
+        return f"{fault.relation}: raised {type(found.error).__name__}"
+    first = found.result.violations[0]
+    return f"{fault.relation}: {first.formulation} {first.tensor}"
+
+
+def _detail(found: _Detected) -> str:
+    if found.result is None:
+        return f"{type(found.error).__name__}: {found.error}"
+    return found.result.violations[0].describe()
+
+
+def short_case(case: Case) -> str:
+    """A case in one short line; defaults (stride 1, no padding, groups 1 ...) are left out."""
+    g = case.geometry
+    parts = [f"N{g.batch} C{g.in_channels} {g.height}x{g.width} -> O{g.out_channels}", f"k{g.kernel[0]}x{g.kernel[1]}"]
+    if g.stride != (1, 1):
+        parts.append(f"s{g.stride[0]}x{g.stride[1]}")
+    if g.padding not in ((0, 0), "valid"):
+        pad = g.padding if isinstance(g.padding, str) else f"{g.padding[0]}x{g.padding[1]}"
+        parts.append(f"p{pad}")
+    if g.dilation != (1, 1):
+        parts.append(f"d{g.dilation[0]}x{g.dilation[1]}")
+    if g.groups != 1:
+        parts.append(f"g{g.groups}")
+    if g.padding_mode != "zeros":
+        parts.append(g.padding_mode)
+    parts.append("bias" if g.bias else "no-bias")
+    parts.append(case.dtype)
+    if case.memory_format != "contiguous":
+        parts.append(case.memory_format)
+    if case.input_view != "dense":
+        parts.append(f"{case.input_view}-view")
+    if case.values != "normal":
+        parts.append(f"{case.values}-values")
+    if case.head_features:
+        parts.append(f"head{case.head_features}")
+    return " ".join(parts)
+
+
+def markdown_table(outcomes: Iterable[Outcome]) -> str:
+    rows = [
+        "| fault | bug class | harmful | caught? | by | examples | s to detection | shrunk case |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        verdict = ("yes" if o.caught else "no") + ("" if o.as_expected else " **UNEXPECTED**")
+        seconds = "" if o.seconds_to_detection is None else f"{o.seconds_to_detection:.2f}"
+        case = "" if o.case is None else f"`{short_case(o.case)}`"
+        by = o.caught_by or f"(worst error/bound {o.worst_ratio:.2f})"
+        rows.append(
+            f"| {o.fault.name} | {o.fault.bug_class} | {'yes' if o.fault.harmful else 'no'} | {verdict} | "
+            f"{by} | {o.examples} | {seconds} | {case} |"
+        )
+    return "\n".join(rows)
+
+
+def outcomes_json(outcomes: Iterable[Outcome]) -> str:
+    return json.dumps([o.to_dict() for o in outcomes], indent=2, sort_keys=True)
