@@ -13,7 +13,7 @@ from linconv.devices import DEVICE_MODES, KNOWN_DEVICES, device_mode, device_una
 from linconv.precision import read_flags
 
 # pytest plugins of linconv's own (report, regression capture); each is one module in linconv/.
-pytest_plugins: list[str] = ["linconv.regression_plugin"]
+pytest_plugins: list[str] = ["linconv.regression_plugin", "linconv.report_plugin"]
 
 # Hypothesis profiles. deadline=None everywhere: the first example on a device pays for lazy
 # initialisation (oneDNN primitives, CUDA context), which is not the code under test.

@@ -34,8 +34,10 @@ from linconv.check import Workload
 __all__ = [
     "BLOCKS",
     "BUDGET_S",
+    "DEFAULT_EVERY",
     "MAX_NUMBER",
     "PHASES",
+    "WARMUP_S",
     "Recorder",
     "Sample",
     "Stats",
@@ -51,15 +53,21 @@ __all__ = [
 
 PHASES = ("forward", "backward")
 
-# Per (formulation, phase) and example: one timed call after the checked one (the warm-up). A
-# call that takes BUDGET_S or more is recorded as it is (one extra call per phase: on the big
-# examples the timing costs less than the check); a faster one is timed again in BLOCKS blocks
-# of up to MAX_NUMBER calls that together fill the budget, and the median block is recorded, so
-# a block the scheduler interrupted is outvoted and tiny kernels are averaged over tens of
-# calls. Measured cost: docs/timing.md, "Overhead".
+# Per (formulation, phase) and example, after the checked call: one timed call. A call of
+# BUDGET_S or more is recorded as it is: the checked call warmed it up, and on such calls the
+# first-call excess was measured at 5-10% (docs/timing.md, "Fidelity"), while a second call would
+# double the cost of timing the big examples. A faster one gets warm-up calls until WARMUP_S has
+# passed, because right after the check's other work a 100 us GEMM ran 1.8x slower on its first
+# call than in a loop and took ~2 ms of calls to settle; then BLOCKS blocks of up to MAX_NUMBER
+# calls that together fill BUDGET_S, recording the median block, so a block the scheduler
+# interrupted is outvoted and tiny kernels are averaged over tens of calls.
+WARMUP_S = 2e-3
 BUDGET_S = 1e-3
 MAX_NUMBER = 20
 BLOCKS = 3
+# Time one example in DEFAULT_EVERY per relation and device: timing every example cost about as
+# much as the rest of the run together (docs/timing.md, "Overhead").
+DEFAULT_EVERY = 3
 
 # Size buckets are powers of 4 of the multiply-adds: [2^(2k), 2^(2k+2)).
 _BUCKET_LOG2 = 2
@@ -220,13 +228,16 @@ class Recorder:
         return times
 
     def time_call(self, fn: Callable[[], object]) -> float:
-        """Seconds per call of ``fn`` (already called once): one timed call; if it was faster
-        than the budget, the median of BLOCKS blocks of calls that fill the budget."""
+        """Seconds per call of ``fn`` (already called once): one call if calls take the budget
+        or more, else the median of BLOCKS blocks that fill it, after WARMUP_S of warm-up."""
         self._call.fn = fn
         try:
             first = self._clock.timeit(1)
             if first >= self.budget_s:
                 return first
+            warmup = min(self.max_number * BLOCKS, int(WARMUP_S / first))
+            if warmup:
+                first = min(first, self._clock.timeit(warmup) / warmup)
             number = max(1, min(self.max_number, int(self.budget_s / (BLOCKS * first))))
             return quantiles(self._clock.timeit(number) / number for _ in range(BLOCKS))[1]
         finally:

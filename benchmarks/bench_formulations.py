@@ -1,0 +1,72 @@
+"""Which formulation of one linear map is faster, on a fixed table of representative shapes.
+
+Each benchmark group is one shape at one batch size (benchmarks/benchmark_shapes.py): a 1x1 conv
+head vs a Linear head (512->1000, 2048->1000), the classic ``[N,512,4,4] -> 5`` full-kernel conv
+vs flatten + Linear, a 1x1 conv 256->256 at 14x14 (NCHW, channels_last, Linear over channels), a
+3x3 conv vs unfold + matmul vs a dense Linear, and conv + Linear vs the fused Linear. Forward
+(no autograd) at batch 1 and 32; backward alone (of one recorded forward) at batch 32.
+
+Clock: ``torch.utils.benchmark.timer`` (synchronises the accelerator), warm-up on, intra-op threads
+fixed (``LINCONV_BENCH_THREADS``, default 1); the environment goes into each benchmark's
+``extra_info``. Run and save (docs/timing.md):
+
+    pytest benchmarks/bench_formulations.py --benchmark-only --benchmark-json reports/benchmarks.json
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from benchmark_shapes import BATCHES, SHAPES, THREADS, prepared, train_batch
+from torch.utils.benchmark import timer as synchronized_clock
+
+from linconv.precision import read_flags
+from linconv.report import machine_identity
+from linconv.timing import problem_size
+
+_CASES = [
+    pytest.param(shape, batch, variant, phase, id=f"{shape}|batch {batch}|{variant}|{phase}")
+    for shape, spec in SHAPES.items()
+    for phase in ("forward", "backward")
+    for batch in (BATCHES if phase == "forward" else (train_batch(),))
+    for variant, v in spec.variants.items()
+    if phase == "forward" or v.fn is not None
+]
+
+
+@pytest.fixture(autouse=True)
+def _fixed_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    yield
+    torch.set_num_threads(before)
+
+
+# max_time per benchmark and warm-up iterations keep the whole file near 2 minutes on 2 cores.
+@pytest.mark.benchmark(timer=synchronized_clock, warmup=True, warmup_iterations=10, max_time=0.5, min_rounds=10)
+@pytest.mark.parametrize(("shape", "batch", "variant", "phase"), _CASES)
+def test_formulation(benchmark, shape: str, batch: int, variant: str, phase: str) -> None:
+    spec = SHAPES[shape]
+    case = spec.case(batch, variant)
+    call = prepared(spec, batch, variant, phase)
+    benchmark.group = f"{shape} | batch {batch} | {phase}"
+    benchmark.extra_info.update(
+        {
+            "shape": shape,
+            "relation": spec.relation,
+            "formulation": variant,
+            "phase": phase,
+            "batch": batch,
+            "memory_format": case.memory_format,
+            "dtype": case.dtype,
+            "device": case.device,
+            "multiply_adds": problem_size(case),
+            "geometry": case.geometry.to_dict(),
+            "head_features": case.head_features,
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "precision_flags": read_flags().to_dict(),
+            "machine": machine_identity(),
+        }
+    )
+    benchmark(call)

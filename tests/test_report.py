@@ -1,0 +1,244 @@
+"""The run report: JSON round trip, validation errors that name the file and the field, rendering,
+``python -m linconv report PATH``, and one merged report from a pytest-xdist run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from linconv.cases import Case
+from linconv.check import run_relation
+from linconv.geometry import ConvGeometry
+from linconv.report import (
+    REPORT_JSON,
+    REPORT_MD,
+    REPORT_PNG,
+    SCHEMA_VERSION,
+    ReportError,
+    build_report,
+    environment,
+    load_report,
+    machine_identity,
+    merge_tallies,
+    render_markdown,
+    summary_lines,
+    tally_rows,
+    validate_report,
+    write_report,
+)
+from linconv.session import Session
+from linconv.timing import Recorder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _report() -> dict:
+    session, recorder = Session(), Recorder()
+    cases = {
+        "pointwise": [Case(ConvGeometry(2, 4, 6, 5, 5), seed=s) for s in range(3)],
+        "general_conv": [Case(ConvGeometry(1, 2, 4, 5, 5, kernel=3, padding=1), dtype="float64", seed=4)],
+        "init": [Case(ConvGeometry(1, 2, 4, 3, 3, kernel=3))],
+    }
+    for relation, examples in cases.items():
+        for case in examples:
+            session.record_result(run_relation(relation, case, observer=recorder))
+    return build_report(
+        tallies=tally_rows(session.tallies),
+        samples=recorder.samples,
+        environment=environment(devices=["cpu"], profile="ci"),
+        machine=machine_identity(),
+        run={"wall_s": 2.0, "relations": {"pointwise": {"seconds": 1.5, **recorder.cost["pointwise"]}}},
+    )
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return _report()
+
+
+def test_report_holds_every_relation_with_tallies_and_timings(report):
+    assert report["schema_version"] == SCHEMA_VERSION
+    assert set(report["relations"]) == {"pointwise", "general_conv", "init"}
+    pointwise = report["relations"]["pointwise"]
+    assert pointwise["totals"]["examples"] == 3 and pointwise["totals"]["violations"] == 0
+    assert pointwise["formulations"] == ["conv2d", "linear_over_channels"] and pointwise["timed"]
+    assert pointwise["run"]["examples_per_s"] == pytest.approx(2.0)
+    assert pointwise["run"]["suite_s"] == pytest.approx(
+        1.5 - pointwise["run"]["checked_s"] - pointwise["run"]["timing_s"]
+    )
+    assert report["relations"]["init"]["timed"] is False
+    keys = [r["key"] for r in report["timings"] + report["ratios"]]
+    assert len(keys) == len(set(keys))
+    assert "pointwise|conv2d/linear_over_channels|cpu|default|all|forward|all" in keys
+    env, machine = report["environment"], report["machine"]
+    assert env["hypothesis_profile"] == "ci" and env["torch"] and env["threads"] >= 1
+    assert set(env["precision_flags"]) >= {"api", "mkldnn_conv"}
+    assert set(machine) == {"cpu_model", "cpu_capability", "cpu_count", "gpus", "threads", "fingerprint"}
+
+
+def test_machine_fingerprint_depends_on_the_machine_not_the_host(monkeypatch):
+    import socket
+
+    first = machine_identity(threads=4)
+    monkeypatch.setattr(socket, "gethostname", lambda: "elsewhere")
+    assert machine_identity(threads=4) == first
+    assert machine_identity(threads=8)["fingerprint"] != first["fingerprint"]
+
+
+def test_json_round_trip(report, tmp_path):
+    notes = write_report(report, tmp_path)
+    assert notes[:3] == [str(tmp_path / REPORT_JSON), str(tmp_path / REPORT_MD), str(tmp_path / REPORT_PNG)]
+    assert load_report(tmp_path / REPORT_JSON) == report
+    assert load_report(tmp_path) == report  # a directory holding report.json
+    assert (tmp_path / REPORT_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_non_finite_ratios_are_written_as_strings(report, tmp_path):
+    data = json.loads(json.dumps(report))
+    data["relations"]["pointwise"]["by_device_dtype"][0]["worst_ratio"] = float("inf")
+    rows = [{"relation": "pointwise", **r} for r in data["relations"]["pointwise"]["by_device_dtype"]]
+    rebuilt = build_report(tallies=rows, samples=[], environment=report["environment"], machine=report["machine"])
+    assert rebuilt["relations"]["pointwise"]["totals"]["worst_ratio"] == "inf"
+    write_report(rebuilt, tmp_path, plot=False)
+    assert "inf" in (tmp_path / REPORT_MD).read_text()
+    load_report(tmp_path / REPORT_JSON)
+
+
+def test_markdown_and_terminal_tables(report):
+    text = render_markdown(report)
+    for heading in ("## Relations", "## Which formulation is faster", "## Ratio by problem size", "## Timings"):
+        assert heading in text
+    assert "| pointwise | cpu (default) | conv2d / linear_over_channels | forward |" in text
+    assert f"![time ratio against problem size]({REPORT_PNG})" in text
+    assert REPORT_PNG not in render_markdown(report, plot_name=None)
+    lines = summary_lines(report)
+    assert lines[0].startswith("relation")
+    assert any(line.startswith("init") and line.endswith("not timed") for line in lines)
+    assert any("conv2d/linear_over_channels on cpu:" in line for line in lines)
+
+
+def test_without_matplotlib_json_and_markdown_are_still_written(report, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    notes = write_report(report, tmp_path)
+    assert notes[-1] == "no plot: matplotlib is not installed (pip install 'linconv[report]')"
+    assert {p.name for p in tmp_path.iterdir()} == {REPORT_JSON, REPORT_MD}
+
+
+def test_merge_tallies_sums_and_keeps_the_worst():
+    rows = [
+        {"relation": "pointwise", "device": "cpu", "dtype": "float32", "examples": 3, "violations": 0, "exact": 1,
+         "worst_ratio": 0.5},
+        {"relation": "pointwise", "device": "cpu", "dtype": "float32", "examples": 4, "violations": 1, "exact": 0,
+         "worst_ratio": 0.7},
+        {"relation": "init", "device": "cpu", "dtype": "float32", "examples": 2, "violations": 0, "exact": 2,
+         "worst_ratio": 0.0},
+    ]  # fmt: skip
+    merged = merge_tallies(rows)
+    assert [(r["relation"], r["examples"], r["violations"], r["exact"], r["worst_ratio"]) for r in merged] == [
+        ("init", 2, 0, 2, 0.0),
+        ("pointwise", 7, 1, 1, 0.7),
+    ]
+
+
+def _broken(report: dict, path: list, value: object = None, delete: bool = False) -> dict:
+    data = json.loads(json.dumps(report))
+    holder = data
+    for key in path[:-1]:
+        holder = holder[key]
+    if delete:
+        del holder[path[-1]]
+    else:
+        holder[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "delete", "field", "problem"),
+    [
+        (["schema_version"], None, True, "schema_version", "is missing"),
+        (["schema_version"], 99, False, "schema_version", "is 99; this linconv reads version 1"),
+        (["environment", "torch"], None, True, "environment.torch", "is missing"),
+        (["machine", "fingerprint"], 7, False, "machine.fingerprint", "must be str, got 7"),
+        (["relations", "pointwise", "totals", "examples"], "3", False, "relations.pointwise.totals.examples",
+         "must be int, got '3'"),
+        (["timings", 0, "median_s"], None, True, "timings[0].median_s", "is missing"),
+        (["ratios", 1, "count"], 2.5, False, "ratios[1].count", "must be int, got 2.5"),
+        (["samples", 0, "times"], [], False, "samples[0].times", "must be dict, got []"),
+    ],
+)  # fmt: skip
+def test_a_malformed_report_names_the_file_and_the_field(report, tmp_path, path, value, delete, field, problem):
+    file = tmp_path / REPORT_JSON
+    file.write_text(json.dumps(_broken(report, path, value, delete)))
+    with pytest.raises(ReportError) as info:
+        load_report(file)
+    assert (info.value.path, info.value.field, info.value.problem) == (str(file), field, problem)
+    assert str(info.value) == f"{file}: field '{field}' {problem}"
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(ReportError, match=r"missing\.json: no such file"):
+        load_report(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 1,\n')
+    with pytest.raises(ReportError, match=r"bad\.json: is not valid JSON \(line 2, column 1: "):
+        load_report(bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(ReportError, match=r"field '\(top level\)' must be an object, got list"):
+        validate_report([1, 2], bad)
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "linconv", "report", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+def test_cli_rerenders_markdown_and_plot(report, tmp_path):
+    write_report(report, tmp_path, plot=False)
+    (tmp_path / REPORT_MD).unlink()
+    out = tmp_path / "out"
+    done = _cli(str(tmp_path / REPORT_JSON), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"wrote {out / REPORT_MD}", f"wrote {out / REPORT_PNG}"]
+    assert (out / REPORT_MD).read_text() == render_markdown(report)
+    done = _cli(str(tmp_path))  # beside the json
+    assert done.returncode == 0 and (tmp_path / REPORT_MD).exists() and (tmp_path / REPORT_PNG).exists()
+
+
+def test_cli_errors_name_the_file_and_the_field(report, tmp_path):
+    done = _cli(str(tmp_path / "nothing.json"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"report: {tmp_path / 'nothing.json'}: no such file"
+    file = tmp_path / REPORT_JSON
+    file.write_text(json.dumps(_broken(report, ["relations", "pointwise", "totals"], delete=True)))
+    done = _cli(str(file))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"report: {file}: field 'relations.pointwise.totals' is missing"
+
+
+def test_an_xdist_run_writes_one_merged_report(tmp_path):
+    """Two workers each run both tests (--dist each), so the merged report holds twice one
+    worker's examples: both workers' tallies and timings arrived."""
+    pytest.importorskip("xdist")
+    reports = tmp_path / "reports"
+    command = [
+        sys.executable, "-m", "pytest", "-n", "2", "--dist", "each", "-p", "no:cacheprovider", "-q",
+        str(ROOT / "properties" / "test_pointwise.py"), str(ROOT / "properties" / "test_init.py"),
+        "--devices", "cpu", "--hypothesis-profile", "ci", "--report-dir", str(reports), "--timing", "1",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "linconv run report" in done.stdout
+    data = load_report(reports / REPORT_JSON)
+    assert data["environment"]["xdist_workers"] == 2
+    pointwise, init = data["relations"]["pointwise"], data["relations"]["init"]
+    assert pointwise["totals"]["examples"] == init["totals"]["examples"] == 200  # ci profile: 100 per worker
+    assert len([s for s in data["samples"] if s["relation"] == "pointwise"]) == 200
+    assert (reports / REPORT_MD).exists() and (reports / REPORT_PNG).exists()
