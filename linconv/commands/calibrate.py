@@ -6,12 +6,13 @@ import argparse
 import json
 import platform
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from linconv.atomic import write_text_atomic
-from linconv.calibration import CALIBRATED_RELATIONS, collect, current_constant, render_markdown, summarize
+from linconv.calibration import CALIBRATED_RELATIONS, Sample, collect, current_constant, render_markdown, summarize
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
     parser.add_argument("--device", default="cpu", help="device to calibrate on (default cpu)")
     parser.add_argument("--json", type=Path, help="write the summary rows as JSON to this file")
+    parser.add_argument("--samples", type=Path,
+                        help="append every comparison's sample to this JSON-lines file, relation by relation")
+    parser.add_argument("--from-samples", type=Path, nargs="+", metavar="FILE",
+                        help="summarise samples files written by --samples instead of running examples")
     parser.set_defaults(func=run)
 
 
@@ -42,11 +47,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"calibrate: --examples must be >= 1, got {args.examples}", file=sys.stderr)
         return 2
     samples, timings = [], {}
-    for relation in relations:
+    if args.from_samples:
+        for path in args.from_samples:
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+                samples += [Sample(**json.loads(line)) for line in lines if line.strip()]
+            except (OSError, ValueError, TypeError) as exc:
+                print(f"calibrate: --from-samples {path}: cannot read samples: {exc}", file=sys.stderr)
+                return 2
+        relations = sorted({s.relation for s in samples})
+    for relation in [] if args.from_samples else relations:
         got, seconds = collect(relation, args.examples, seed=args.seed, device=args.device)
         samples += got
         timings[relation] = seconds
         print(f"{relation}: {args.examples} examples, {len(got)} comparisons, {seconds:.1f} s", flush=True)
+        if args.samples:
+            with args.samples.open("a", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(asdict(s)) + "\n" for s in got)
     by_formulation = summarize(samples, ("dtype", "formulation"))
     by_tensor = summarize(samples, ("relation", "dtype", "formulation", "tensor"))
     print(f"\nC in use: {current_constant()}\n")
@@ -59,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             "python": platform.python_version(),
             "machine": platform.machine(),
             "device": args.device,
-            "examples_per_relation": args.examples,
+            "examples_per_relation": None if args.from_samples else args.examples,
+            "relations": relations,
             "seed": args.seed,
             "seconds": timings,
             "c_in_use": current_constant(),
