@@ -8,6 +8,7 @@ from linconv import capture
 from linconv.cases import Case
 from linconv.check import RelationResult, RelationViolation, run_relation
 from linconv.devices import supports_dtype
+from linconv.known_crashes import known_crash
 from linconv.relations import Relation
 from linconv.session import SESSION
 
@@ -15,9 +16,16 @@ __all__ = ["on_device", "verify", "verify_violated"]
 
 
 def on_device(case: Case, device: str) -> Case:
-    """The case on ``device``; examples the device cannot represent (float64 on MPS) are rejected."""
+    """The case on ``device``; examples the device cannot represent (float64 on MPS) are rejected,
+    and so are inputs of a known upstream crash (tracked in properties/test_known_crashes.py),
+    which would kill the run instead of failing one example."""
     assume(supports_dtype(device, case.torch_dtype))
-    return case.on(device)
+    placed = case.on(device)
+    crash = known_crash(placed)
+    if crash is not None:
+        event(f"avoided known crash {crash.name} ({crash.link})")
+        assume(False)
+    return placed
 
 
 def _observe(relation: str, result: RelationResult) -> None:
