@@ -116,6 +116,9 @@ class Case:
     def from_dict(cls, data: dict[str, Any]) -> Case:
         if not isinstance(data, dict) or "geometry" not in data:
             raise ValueError("a case must be an object with a 'geometry' field")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"case has unknown field(s) {unknown}; known: {list(cls.__dataclass_fields__)}")
         fields = dict(data)
         fields["geometry"] = ConvGeometry.from_dict(fields["geometry"])
         return cls(**fields)

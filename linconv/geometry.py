@@ -179,6 +179,14 @@ class ConvGeometry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConvGeometry:
+        if not isinstance(data, dict):
+            raise ValueError(f"geometry must be an object of ConvGeometry fields, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"geometry has unknown field(s) {unknown}; known: {list(cls.__dataclass_fields__)}")
+        missing = [n for n in ("batch", "in_channels", "out_channels", "height", "width") if n not in data]
+        if missing:
+            raise ValueError(f"geometry is missing required field(s) {missing}")
         fields = dict(data)
         for name in ("kernel", "stride", "dilation"):
             if name in fields:

@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"calibrate: --relations must be a subset of {','.join(CALIBRATED_RELATIONS)}, got {args.relations!r}",
               file=sys.stderr)  # fmt: skip
         return 2
+    if args.json is not None and args.json.is_dir():
+        print(f"calibrate: --json must be a file path, got the directory {str(args.json)!r}", file=sys.stderr)
+        return 2
     if args.examples < 1:
         print(f"calibrate: --examples must be >= 1, got {args.examples}", file=sys.stderr)
         return 2
