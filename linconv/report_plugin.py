@@ -4,7 +4,9 @@ Installs a :class:`linconv.timing.Recorder` as ``SESSION.observer``, attributes 
 to the relation whose examples it ran, and at the end writes report.json, report.md and
 report.png into the report directory and closes the terminal output with a short table. Under
 pytest-xdist each worker sends its tallies, samples and costs to the controller
-(``workeroutput``), which merges them into one report.
+(``workeroutput``), which merges them into one report. The outcome of every regression case replayed
+(properties/test_regressions.py) goes into the report's ``regressions`` section; the controller
+sees the test reports of all workers, so it collects them itself.
 """
 
 from __future__ import annotations
@@ -65,6 +67,16 @@ class _ReportState:
         self.seconds: dict[str, float] = defaultdict(float)  # test time per relation
         self.worker_payloads: list[dict[str, Any]] = []
         self.lines: list[str] = []
+        self.regressions: dict[tuple[str, str, str, str], str] = {}  # (id, relation, device, mode) -> outcome
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        case = getattr(report, "linconv_regression", None)
+        if not case or (report.when != "call" and report.passed):
+            return
+        key = (str(case[0]), str(case[1]), str(case[2]), str(case[3]))
+        outcome = _outcome(report)
+        if _OUTCOME_RANK[outcome] >= _OUTCOME_RANK[self.regressions.get(key, "passed")]:
+            self.regressions[key] = outcome
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -79,6 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     directory = config.getoption("--report-dir") or os.environ.get("LINCONV_REPORT_DIR")
     state = _ReportState(_timing_every(timing), Path(directory) if directory else config.rootpath / "reports")
     config.stash[_STATE] = state
+    config.pluginmanager.register(state, "linconv-report-state")
     if state.timing:
         SESSION.observer = state.recorder
 
@@ -111,6 +124,36 @@ def pytest_runtest_call(item: pytest.Item):
     ran = [r for r, n in _examples().items() if n > before.get(r, 0)]
     for relation in ran:  # one relation per property test; several would share its time
         state.seconds[relation] += seconds / len(ran)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Tag the reports of a regression replay with its case: a plain attribute, which travels with the
+    report from an xdist worker to the controller, and which a skip at setup (no device) has too."""
+    report = yield
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    regression = params.get("regression")
+    if regression is not None and hasattr(regression, "relation"):
+        device, mode = str(params.get("device", "")), str(params.get("precision_mode", "default"))
+        report.linconv_regression = [regression.id, regression.relation, device, mode]
+    return report
+
+
+# Outcome of one test from its phase reports: a failure in any phase wins, then what the call said.
+_OUTCOME_RANK = {"failed": 3, "xpassed": 2, "xfailed": 2, "skipped": 1, "passed": 0}
+
+
+def _outcome(report: pytest.TestReport) -> str:
+    if report.failed:
+        return "failed"
+    if hasattr(report, "wasxfail"):
+        return "xpassed" if report.passed else "xfailed"
+    return "skipped" if report.skipped else "passed"
+
+
+def _regression_rows(outcomes: dict[tuple[str, str, str, str], str]) -> list[dict[str, str]]:
+    names = ("id", "relation", "device", "mode")
+    return [{**dict(zip(names, key, strict=True)), "outcome": outcomes[key]} for key in sorted(outcomes)]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -154,6 +197,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         run={"wall_s": time.perf_counter() - state.started, "relations": costs},
         timing_errors=recorder.errors,
     )
+    report["regressions"] = _regression_rows(state.regressions)
     try:
         written = write_report_files(report, state.directory)
     except OSError as exc:

@@ -1,0 +1,493 @@
+"""The torch upgrade gate: verdicts on small synthetic reports (new violation, failing regression
+case, failing test, slowdown, noise, other machine, drift), refusal of unusable files with a message
+naming the file and the field, the outputs (stdout, --out, $GITHUB_STEP_SUMMARY), and the
+``regressions`` section the report plugin records."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from linconv.__main__ import main
+from linconv.gate import Thresholds, judge_timing
+from linconv.report_plugin import _outcome, _regression_rows, _ReportState
+
+FINGERPRINT = "b76c729ff81ca5ec"
+
+
+def _timing(formulation: str, phase: str, bucket: str, median: float, iqr: float, count: int = 8) -> dict:
+    key = f"pointwise|{formulation}|cpu|default|float32|{phase}|{bucket}"
+    return {
+        "key": key,
+        "relation": "pointwise",
+        "formulation": formulation,
+        "device": "cpu",
+        "mode": "default",
+        "dtype": "float32",
+        "phase": phase,
+        "size_bucket": bucket,
+        "size_lo": 1024,
+        "size_hi": 4096,
+        "median_s": median,
+        "q1_s": median - iqr / 2,
+        "q3_s": median + iqr / 2,
+        "iqr_s": iqr,
+        "count": count,
+    }
+
+
+# Relative offsets of one cell's 8 timings from its median: quartiles at -/+0.625, so a cell of spread
+# w has median m and IQR 1.25 * w * m.
+_OFFSETS = (-1.5, -1.0, -0.5, 0.0, 0.0, 0.5, 1.0, 1.5)
+_MEDIANS = {"conv2d": 1.0e-4, "linear_over_channels": 5.0e-5}  # forward; backward takes twice as long
+
+
+def _samples(scale: dict[str, tuple[float, float]] | None = None, spread: float = 0.08, per_cell: int = 8) -> list:
+    """Timings of 8 examples in one (float32, 2^10) cell per phase; ``scale`` maps a formulation to
+    (factor on its times, factor on their spread)."""
+    scale = scale or {}
+    samples = []
+    for offset in _OFFSETS[:per_cell]:
+        times = {}
+        for formulation, median in _MEDIANS.items():
+            factor, widen = scale.get(formulation, (1.0, 1.0))
+            forward = median * factor * (1 + spread * widen * offset)
+            times[formulation] = {"forward": forward, "backward": 2 * forward}
+        samples.append(
+            {
+                "relation": "pointwise",
+                "device": "cpu",
+                "dtype": "float32",
+                "size": 2048,
+                "mode": "default",
+                "times": times,
+            }
+        )
+    return samples
+
+
+def _report(**changes) -> dict:
+    """A small valid report: pointwise on cpu in two dtypes, two formulations timed in two cells
+    each, two regression cases replayed."""
+    report = {
+        "schema_version": 1,
+        "created": "2026-11-22T03:34:49Z",
+        "environment": {
+            "python": "3.11.7",
+            "torch": "2.13.0+cpu",
+            "hypothesis_profile": "ci",
+            "threads": 1,
+            "devices": {"cpu": "AMD EPYC"},
+            "dtypes": ["float32", "float64"],
+            "max_numel": 65536,
+            "precision_flags": {"mkldnn.matmul": "ieee"},
+        },
+        "machine": {
+            "cpu_model": "AMD EPYC",
+            "cpu_capability": "AVX2",
+            "cpu_count": 2,
+            "gpus": [],
+            "threads": 1,
+            "fingerprint": FINGERPRINT,
+        },
+        "run": {"wall_s": 10.0},
+        "relations": {
+            "pointwise": {
+                "statement": "Conv2d(C, O, 1) equals Linear(C, O) over the channel axis",
+                "formulations": ["conv2d", "linear_over_channels"],
+                "timed": True,
+                "totals": {"examples": 100, "violations": 0, "exact": 10, "worst_ratio": 0.4},
+                "by_device_dtype": [
+                    {
+                        "device": "cpu",
+                        "dtype": "float32",
+                        "examples": 60,
+                        "violations": 0,
+                        "exact": 5,
+                        "worst_ratio": 0.4,
+                    },
+                    {
+                        "device": "cpu",
+                        "dtype": "float64",
+                        "examples": 40,
+                        "violations": 0,
+                        "exact": 5,
+                        "worst_ratio": 0.2,
+                    },
+                ],
+                "run": {"seconds": 2.0},
+            }
+        },
+        "timings": [
+            _timing("conv2d", "forward", "2^10", 1.0e-4, 1.0e-5),
+            _timing("conv2d", "backward", "2^10", 2.0e-4, 2.0e-5),
+            _timing("linear_over_channels", "forward", "2^10", 5.0e-5, 5.0e-6),
+            _timing("linear_over_channels", "backward", "2^10", 1.0e-4, 1.0e-5),
+        ],
+        "ratios": [],
+        "samples": _samples(),
+        "timing_errors": [],
+        "regressions": [
+            {"id": "0b0895d22f0f", "relation": "pointwise", "device": "cpu", "mode": "default", "outcome": "passed"},
+            {"id": "2b1ea9285870", "relation": "pointwise", "device": "cpu", "mode": "default", "outcome": "passed"},
+            {"id": "0b0895d22f0f", "relation": "pointwise", "device": "cuda", "mode": "strict", "outcome": "skipped"},
+        ],
+    }
+    report.update(changes)
+    return report
+
+
+UNCHANGED_CONV2D = (
+    "| pointwise | conv2d | cpu | 1.00 (IQR 0.10, n 16) | 1.00 (IQR 0.10, n 16) | 1.00 | same within noise (2 cells) |"
+)
+
+
+def _write(path: Path, data: dict | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _gate(tmp_path: Path, baseline: dict, candidate: dict, *args: str) -> tuple[int, Path, Path]:
+    base = _write(tmp_path / "baseline" / "report.json", baseline)
+    cand = _write(tmp_path / "candidate" / "report.json", candidate)
+    return main(["gate", str(base), str(cand), *args]), base, cand
+
+
+def _timed(scale: dict[str, tuple[float, float]], spread: float = 0.08) -> dict:
+    return _report(samples=_samples(scale, spread))
+
+
+@pytest.fixture(autouse=True)
+def _no_step_summary(monkeypatch):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
+# --- verdicts ------------------------------------------------------------------------------------
+
+
+def test_identical_reports_pass(tmp_path, capsys):
+    status, _, _ = _gate(tmp_path, _report(), _report())
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "## Torch upgrade gate: PASS" in out
+    assert (
+        "| pointwise | (correctness) | cpu | 0 viol. / 100 ex., worst 0.4 | 0 viol. / 100 ex., worst 0.4 | 1 | ok |"
+        in out
+    )
+    assert UNCHANGED_CONV2D in out
+    assert "| pointwise | (regression corpus) | cpu | 2 passed | 2 passed |  | ok |" in out
+    assert "regression corpus skipped in both runs on cuda (strict)" in out
+
+
+def test_a_new_violation_fails(tmp_path, capsys):
+    candidate = _report()
+    candidate["relations"]["pointwise"]["by_device_dtype"][1].update(violations=2, worst_ratio=3.5)
+    candidate["relations"]["pointwise"]["totals"].update(violations=2, worst_ratio=3.5)
+    status, _, _ = _gate(tmp_path, _report(), candidate)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "## Torch upgrade gate: FAIL" in out
+    assert "- pointwise on cpu: new violation(s) in float64 (2) (baseline: none)" in out
+    assert "| 8.75 | **new violation**: float64 (2) |" in out
+
+
+def test_a_violation_the_baseline_had_too_is_not_new(tmp_path, capsys):
+    both = _report()
+    both["relations"]["pointwise"]["by_device_dtype"][0].update(violations=1, worst_ratio=2.0)
+    status, _, _ = _gate(tmp_path, both, copy.deepcopy(both))
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "violated, as in the baseline" in out
+    assert "pointwise on cpu: violated in both runs (not new; still a failing property)" in out
+
+
+def test_different_draws_under_the_ci_profile_are_noted(tmp_path, capsys):
+    candidate = _report()
+    candidate["relations"]["pointwise"]["by_device_dtype"][0]["examples"] = 59
+    candidate["relations"]["pointwise"]["by_device_dtype"][1]["examples"] = 41
+    status, _, _ = _gate(tmp_path, _report(), candidate)
+    assert status == 0
+    assert "- the runs drew different examples in pointwise (examples per dtype differ)" in capsys.readouterr().out
+
+
+def test_a_relation_the_candidate_did_not_run_fails(tmp_path, capsys):
+    candidate = _report()
+    candidate["relations"] = {}
+    status, _, _ = _gate(tmp_path, _report(), candidate)
+    assert status == 1
+    assert "- pointwise on cpu: checked by the baseline, not run by the candidate" in capsys.readouterr().out
+
+
+def test_a_failing_regression_case_fails(tmp_path, capsys):
+    candidate = _report()
+    candidate["regressions"][1]["outcome"] = "failed"
+    status, _, _ = _gate(tmp_path, _report(), candidate)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "- regression corpus, pointwise on cpu: 2b1ea9285870 fails (passed in the baseline)" in out
+    assert (
+        "| pointwise | (regression corpus) | cpu | 2 passed | 1 passed, 1 failed |  "
+        "| **new failure**: 2b1ea9285870 fails |" in out
+    )
+
+
+def test_a_known_bug_that_appears_in_the_candidate_fails_and_a_fixed_one_is_noted(tmp_path, capsys):
+    baseline, candidate = _report(), _report()
+    baseline["regressions"][0]["outcome"] = "xfailed"
+    candidate["regressions"][0]["outcome"] = "xpassed"
+    candidate["regressions"][1]["outcome"] = "xfailed"
+    status, _, _ = _gate(tmp_path, baseline, candidate)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "2b1ea9285870 known upstream bug (xfail) (passed in the baseline)" in out
+    assert (
+        "regression case(s) 0b0895d22f0f (pointwise) on cpu hold under the candidate: torch may have fixed them" in out
+    )
+
+
+def test_reports_without_regressions_compare_the_rest(tmp_path, capsys):
+    baseline = _report()
+    del baseline["regressions"]
+    status, _, _ = _gate(tmp_path, baseline, _report())
+    assert status == 0
+    assert "regression corpus not compared: the baseline report has no 'regressions' section" in capsys.readouterr().out
+
+
+def test_a_new_failing_test_in_junit_fails(tmp_path, capsys):
+    junit = "<testsuites><testsuite>{}</testsuite></testsuites>"
+    ok = '<testcase classname="properties.test_pointwise" name="test_conv1x1[cpu-default]"/>'
+    bad = ok.replace("/>", '><error message="x"/></testcase>')
+    _write(tmp_path / "baseline" / "junit.xml", junit.format(ok))
+    _write(tmp_path / "candidate" / "junit.xml", junit.format(bad))
+    status, _, _ = _gate(tmp_path, _report(), _report())
+    assert status == 1
+    out = capsys.readouterr().out
+    assert (
+        "- test properties.test_pointwise.test_conv1x1[cpu-default] fails in the candidate (passed in the baseline)"
+        in out
+    )
+
+
+def test_a_large_slowdown_fails(tmp_path, capsys):
+    status, _, _ = _gate(tmp_path, _report(), _timed({"linear_over_channels": (3.0, 1.0)}), "--k", "2")
+    out = capsys.readouterr().out
+    assert status == 1
+    assert (
+        "- pointwise / linear_over_channels on cpu: slower, x3.00 the baseline's time "
+        "(> 1 + 0.25, and by 2.00 > k·mean IQR = 0.40; 2 cells)" in out
+    )
+    assert (
+        "| pointwise | linear_over_channels | cpu | 1.00 (IQR 0.10, n 16) | 3.00 (IQR 0.30, n 16) | 3.00 "
+        "| **slower** (2 cells) |" in out
+    )
+    assert UNCHANGED_CONV2D in out
+
+
+def test_a_slowdown_inside_the_spread_passes(tmp_path, capsys):
+    # 40% slower, above the margin, but the runs' IQRs are wider than that: noise, not a verdict
+    status, _, _ = _gate(tmp_path, _report(), _timed({"conv2d": (1.4, 6.0)}))
+    assert status == 0
+    assert "| 1.40 | same within noise (2 cells) |" in capsys.readouterr().out
+
+
+def test_a_slowdown_below_the_margin_passes_however_tight(tmp_path, capsys):
+    tight, slower = _timed({}, spread=0.001), _timed({"conv2d": (1.2, 1.0)}, spread=0.001)
+    status, _, _ = _gate(tmp_path, tight, slower)
+    assert status == 0
+    assert "| 1.20 | same within noise (2 cells) |" in capsys.readouterr().out
+    # the margin is an option: at 10% the same change fails
+    status, _, _ = _gate(tmp_path, tight, slower, "--margin", "0.1")
+    assert status == 1
+
+
+def test_cells_with_few_timings_do_not_take_part(tmp_path, capsys):
+    baseline = _report(samples=_samples(per_cell=2))
+    status, _, _ = _gate(tmp_path, baseline, _report(samples=_samples({"conv2d": (5.0, 1.0)})))
+    assert status == 0
+    assert "not compared (no cell with ≥ 3 timings in both)" in capsys.readouterr().out
+
+
+def test_timings_from_different_machines_are_not_compared(tmp_path, capsys):
+    candidate = _timed({"conv2d": (10.0, 1.0)})
+    candidate["machine"].update(cpu_model="Intel Xeon", fingerprint="0123456789abcdef")
+    status, _, _ = _gate(tmp_path, _report(), candidate)
+    out = capsys.readouterr().out
+    assert status == 0
+    assert (
+        "- timings not compared: the runs come from different machines "
+        "(cpu_model 'AMD EPYC' vs 'Intel Xeon'); correctness compared alone" in out
+    )
+    assert "| pointwise | conv2d | cpu |  |  |  | not compared (different machines) |" in out
+    assert "- machine: different: timings not compared, correctness alone" in out
+
+
+def test_drift_is_reported_and_fails_only_when_asked(tmp_path, capsys):
+    candidate = _report()
+    candidate["relations"]["pointwise"]["by_device_dtype"][0]["worst_ratio"] = 0.9
+    status, _, _ = _gate(tmp_path, _report(), candidate)
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "| 2.25 | drift: worst error/bound x2.25 |" in out
+    status, _, _ = _gate(tmp_path, _report(), candidate, "--fail-on-drift")
+    assert status == 1
+    assert "- pointwise on cpu: worst error/bound drifted x2.25 (--fail-on-drift)" in capsys.readouterr().out
+
+
+def test_judge_timing_needs_both_the_noise_and_the_margin():
+    t = Thresholds(k=2, margin=0.1)
+    assert judge_timing(1.0, 0.01, 1.5, 0.01, t) == "slower"
+    assert judge_timing(1.0, 0.5, 1.5, 0.5, t) == "same"  # 0.5 < 2 * 0.5: inside the spread
+    assert judge_timing(1.0, 0.0, 1.05, 0.0, t) == "same"  # outside a zero spread, but under 10%
+    assert judge_timing(1.5, 0.01, 1.0, 0.01, t) == "faster"
+
+
+# --- outputs --------------------------------------------------------------------------------------
+
+
+def test_directories_out_and_step_summary(tmp_path, capsys, monkeypatch):
+    summary = _write(tmp_path / "summary.md", "earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    _write(tmp_path / "b" / "report.json", _report())
+    _write(tmp_path / "c" / "report.json", _report())
+    out_file = tmp_path / "verdict" / "gate.md"
+    status = main(["gate", str(tmp_path / "b"), str(tmp_path / "c"), "--out", str(out_file)])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert out_file.read_text(encoding="utf-8") == printed
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("earlier step\n## Torch upgrade gate: PASS")
+
+
+def _benchmarks(median: float, fingerprint: str | None = FINGERPRINT) -> dict:
+    machine = {"linconv_machine": {"fingerprint": fingerprint}} if fingerprint else {}
+    return {
+        "machine_info": machine,
+        "benchmarks": [
+            {
+                "fullname": "benchmarks/bench_formulations.py::test_formulation[head|batch 1|conv|forward]",
+                "stats": {"median": median, "iqr": 1e-6, "rounds": 50},
+            }
+        ],
+    }
+
+
+def test_benchmarks_slowdown_is_reported_fails_when_asked_and_other_machines_are_not_compared(tmp_path, capsys):
+    base = _write(tmp_path / "b.json", _benchmarks(1e-4))
+    slow = _write(tmp_path / "c.json", _benchmarks(3e-4))
+    status, _, _ = _gate(tmp_path, _report(), _report(), "--benchmarks", str(base), str(slow))
+    out = capsys.readouterr().out
+    assert status == 0  # reported only: one window per benchmark does not see load between windows
+    assert "| 3.00 | slower (does not gate) |" in out
+    assert (
+        "1 benchmark(s) slower beyond their own spread; they do not fail the gate without --fail-on-benchmarks" in out
+    )
+    status, _, _ = _gate(tmp_path, _report(), _report(), "--benchmarks", str(base), str(slow), "--fail-on-benchmarks")
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "- benchmark test_formulation[head\\|batch 1\\|conv\\|forward]" not in out  # reasons are not a table
+    assert "- benchmark test_formulation[head|batch 1|conv|forward]: slower, 100 µs -> 300 µs (x3.00)" in out
+    other = _write(tmp_path / "o.json", _benchmarks(3e-4, fingerprint="0123456789abcdef"))
+    status, _, _ = _gate(tmp_path, _report(), _report(), "--benchmarks", str(base), str(other))
+    assert status == 0
+    assert f"- benchmarks not compared: different machines ({base}, {other})" in capsys.readouterr().out
+
+
+# --- unusable files ---------------------------------------------------------------------------------
+
+
+def _refused(tmp_path: Path, capsys, candidate: dict | str, *args: str) -> str:
+    status, _, cand = _gate(tmp_path, _report(), candidate, *args)
+    assert status == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return captured.err.replace(str(cand), "CAND")
+
+
+def test_refuses_a_file_that_is_not_json(tmp_path, capsys):
+    err = _refused(tmp_path, capsys, "<html>not a report</html>")
+    assert err == "gate: CAND: is not valid JSON (line 1, column 1: Expecting value)\n"
+
+
+def test_refuses_another_schema_version(tmp_path, capsys):
+    err = _refused(tmp_path, capsys, _report(schema_version=2))
+    assert err == "gate: CAND: field 'schema_version' is 2; this linconv reads version 1\n"
+
+
+def test_refuses_a_missing_field(tmp_path, capsys):
+    candidate = _report()
+    del candidate["machine"]["fingerprint"]
+    assert _refused(tmp_path, capsys, candidate) == "gate: CAND: field 'machine.fingerprint' is missing\n"
+
+
+def test_refuses_a_bad_regression_outcome(tmp_path, capsys):
+    candidate = _report()
+    candidate["regressions"][2]["outcome"] = "broken"
+    err = _refused(tmp_path, capsys, candidate)
+    assert err == (
+        "gate: CAND: field 'regressions[2].outcome' must be one of passed, failed, xfailed, xpassed, skipped, "
+        "got 'broken'\n"
+    )
+
+
+def test_refuses_a_bad_timing(tmp_path, capsys):
+    candidate = _report()
+    candidate["samples"][0]["times"]["conv2d"]["forward"] = "fast"
+    err = _refused(tmp_path, capsys, candidate)
+    assert (
+        err == "gate: CAND: field 'samples[0].times.conv2d.forward' must be a positive number of seconds, got 'fast'\n"
+    )
+
+
+def test_refuses_a_missing_report(tmp_path, capsys):
+    status = main(["gate", str(tmp_path / "nowhere"), str(tmp_path / "nowhere")])
+    assert status == 2
+    assert capsys.readouterr().err == f"gate: {tmp_path / 'nowhere'}: no such file\n"
+
+
+def test_refuses_a_benchmark_json_given_as_a_report(tmp_path, capsys):
+    err = _refused(tmp_path, capsys, _benchmarks(1e-4))
+    assert err == "gate: CAND: field 'schema_version' is missing\n"
+
+
+def test_refuses_a_report_given_as_benchmarks(tmp_path, capsys):
+    bench = _write(tmp_path / "b.json", _benchmarks(1e-4))
+    not_bench = _write(tmp_path / "r.json", _report())
+    status, _, _ = _gate(tmp_path, _report(), _report(), "--benchmarks", str(bench), str(not_bench))
+    assert status == 2
+    assert capsys.readouterr().err == f"gate: {not_bench}: field 'machine_info' is missing\n"
+
+
+# --- the report's regressions section ----------------------------------------------------------------
+
+
+def _test_report(when: str, outcome: str, wasxfail: bool = False, case=("0b0895d22f0f", "pointwise", "cpu", "default")):
+    report = pytest.TestReport("t.py::test[x]", ("t.py", 1, "test"), {}, outcome, None, when)
+    report.linconv_regression = list(case)
+    if wasxfail:
+        report.wasxfail = "known bug"
+    return report
+
+
+@pytest.mark.parametrize(
+    ("phases", "expected"),
+    [
+        ([("setup", "passed", False), ("call", "passed", False), ("teardown", "passed", False)], "passed"),
+        ([("setup", "passed", False), ("call", "failed", False), ("teardown", "passed", False)], "failed"),
+        ([("setup", "passed", False), ("call", "skipped", True), ("teardown", "passed", False)], "xfailed"),
+        ([("setup", "passed", False), ("call", "passed", True), ("teardown", "passed", False)], "xpassed"),
+        ([("setup", "skipped", False), ("teardown", "passed", False)], "skipped"),
+        ([("setup", "passed", False), ("call", "passed", False), ("teardown", "failed", False)], "failed"),
+    ],
+)
+def test_regression_outcomes_from_test_reports(tmp_path, phases, expected):
+    state = _ReportState(0, tmp_path)
+    for when, outcome, wasxfail in phases:
+        state.pytest_runtest_logreport(_test_report(when, outcome, wasxfail))
+    assert _regression_rows(state.regressions) == [
+        {"id": "0b0895d22f0f", "relation": "pointwise", "device": "cpu", "mode": "default", "outcome": expected}
+    ]
+    assert _outcome(_test_report("call", "failed")) == "failed"
