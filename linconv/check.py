@@ -309,8 +309,10 @@ def run_relation(
         if tuple(out.shape) != tuple(ref_out.shape):
             continue
         if keep_outputs:
-            bound = torch.zeros_like(ref_out) if exact_lane(mag_out) else tolerance.bound(
-                ref_out, mag_out, reductions["output"], precision
+            bound = (
+                torch.zeros_like(ref_out)
+                if exact_lane(mag_out)
+                else tolerance.bound(ref_out, mag_out, reductions["output"], precision)
             )
             outputs[name] = (float64_cpu(out), bound)
         for grad_name in grads:

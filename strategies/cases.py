@@ -41,8 +41,8 @@ def cases(
         head = draw(st.integers(1, cap), label="head_features")
     return Case(
         geometry=geometry,
-        dtype=draw(dtype_names or dtypes(), label="dtype"),
-        values=draw(values or value_kinds(), label="values"),
+        dtype=draw(dtype_names if dtype_names is not None else dtypes(), label="dtype"),
+        values=draw(values if values is not None else value_kinds(), label="values"),
         memory_format=draw(memory_formats(), label="memory_format"),
         input_view=draw(input_views(), label="input_view"),
         head_features=head,

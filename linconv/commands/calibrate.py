@@ -29,10 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
     parser.add_argument("--device", default="cpu", help="device to calibrate on (default cpu)")
     parser.add_argument("--json", type=Path, help="write the summary rows as JSON to this file")
-    parser.add_argument("--samples", type=Path,
-                        help="append every comparison's sample to this JSON-lines file, relation by relation")
-    parser.add_argument("--from-samples", type=Path, nargs="+", metavar="FILE",
-                        help="summarise samples files written by --samples instead of running examples")
+    parser.add_argument(
+        "--samples", type=Path, help="append every comparison's sample to this JSON-lines file, relation by relation"
+    )
+    parser.add_argument(
+        "--from-samples",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="summarise samples files written by --samples instead of running examples",
+    )
     parser.set_defaults(func=run)
 
 
