@@ -10,8 +10,10 @@ example budget.
 Why only float32 and float64 at the largest K. A one-term error is about one product
 |w_k x_k| ~ 0.4/sqrt(K) (normal inputs, weights ~ U(+-1/sqrt(K))), while the bound carries one
 rounding to the storage format of the magnitude sum, C u M with M = sum |w||x| ~ 0.4 sqrt(K) and
-C = 4. Their ratio is about 1 / (C u K): a single term is visible while K < 1/(C u), that is
-K < 64 for bfloat16 (u = 2**-8) and K < 512 for float16 (u = 2**-11), and K < 4.2e6 for float32.
+C = 4. For bfloat16/float16 (float32 accumulation, so that rounding dominates) their ratio is about
+1 / (C u K): a single term is visible while K < 1/(C u), that is K < 64 for bfloat16 (u = 2**-8)
+and K < 512 for float16 (u = 2**-11). For float32 the accumulation term sqrt(K) u M dominates and
+the ratio is about 1 / (C u K sqrt(K)): visible up to K ~ 2.6e4, far beyond the largest K drawn.
 Measured at the largest full-kernel K = 2048 (32 channels of 8x8), output comparison, largest
 error/bound over the batch, seeds 0-4: one dropped term -> float32 127-174, float64 ~1e11,
 float16 0.71-0.97, bfloat16 0.09-0.12 (invisible: it would take a term 8-10x the typical size);
