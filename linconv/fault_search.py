@@ -64,6 +64,8 @@ class Outcome:
     caught_by: str = ""  # "relation: formulation tensor" of the first violated comparison
     detail: str = ""
     worst_ratio: float = 0.0  # the faulted formulation's largest error/bound when nothing was caught
+    worst_case: Case | None = None  # ... and the case it was seen on
+    worst_detail: str = ""
 
     @property
     def as_expected(self) -> bool:
@@ -85,6 +87,8 @@ class Outcome:
             "case": None if self.case is None else self.case.to_dict(),
             "detail": self.detail,
             "worst_ratio": self.worst_ratio,
+            "worst_case": None if self.worst_case is None else self.worst_case.to_dict(),
+            "worst_detail": self.worst_detail,
             "issue": self.fault.issue,
         }
 
@@ -92,7 +96,7 @@ class Outcome:
 def search(fault: Fault, *, max_examples: int = CI_MAX_EXAMPLES, shrink: bool = True, device: str = "cpu") -> Outcome:
     """Run the relation's property search with ``fault`` injected; stop at the first violation."""
     run = fault.runner()
-    seen = {"examples": 0, "first": None, "worst": 0.0}
+    seen: dict = {"examples": 0, "first": None, "worst": 0.0, "worst_case": None, "worst_detail": ""}
     phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target] + ([Phase.shrink] if shrink else [])
     started = time.perf_counter()
 
@@ -116,11 +120,14 @@ def search(fault: Fault, *, max_examples: int = CI_MAX_EXAMPLES, shrink: bool = 
         except Exception as exc:  # a fault that raises is caught as surely as a wrong value
             _first(seen, started)
             raise _Detected(None, case, exc) from exc
-        target(result.worst_ratio, label=f"{fault.relation}: worst error/bound")
         if result.violations:
             _first(seen, started)
             raise _Detected(result, case)
-        seen["worst"] = max(seen["worst"], _worst_of(result, fault.formulation))
+        # after the check: a violation may carry an infinite ratio, which target() refuses
+        target(result.worst_ratio, label=f"{fault.relation}: worst error/bound")
+        worst = _worst_of(result, fault.formulation)
+        if worst > seen["worst"] or seen["worst_case"] is None:
+            seen.update(worst=worst, worst_case=case, worst_detail=_describe_worst(result, worst))
 
     try:
         probe()
@@ -135,7 +142,16 @@ def search(fault: Fault, *, max_examples: int = CI_MAX_EXAMPLES, shrink: bool = 
             _caught_by(fault, found),
             _detail(found),
         )
-    return Outcome(fault, False, seen["examples"], None, time.perf_counter() - started, worst_ratio=seen["worst"])
+    return Outcome(
+        fault,
+        False,
+        seen["examples"],
+        None,
+        time.perf_counter() - started,
+        worst_ratio=seen["worst"],
+        worst_case=seen["worst_case"],
+        worst_detail=seen["worst_detail"],
+    )
 
 
 def _worst_of(result: RelationResult, formulation: str) -> float:
@@ -143,6 +159,10 @@ def _worst_of(result: RelationResult, formulation: str) -> float:
     relation names its comparisons otherwise, as init does)."""
     mine = [c.ratio for c in result.comparisons if c.formulation == formulation and not c.exact and not c.problem]
     return max(mine, default=result.worst_ratio)
+
+
+def _describe_worst(result: RelationResult, ratio: float) -> str:
+    return next((c.describe() for c in result.comparisons if c.ratio == ratio), "")
 
 
 def _first(seen: dict, started: float) -> None:
@@ -200,6 +220,8 @@ def markdown_table(outcomes: Iterable[Outcome]) -> str:
         verdict = ("yes" if o.caught else "no") + ("" if o.as_expected else " **UNEXPECTED**")
         seconds = "" if o.seconds_to_detection is None else f"{o.seconds_to_detection:.2f}"
         case = "" if o.case is None else f"`{short_case(o.case)}`"
+        if o.case is None and o.worst_case is not None:
+            case = f"worst at `{short_case(o.worst_case)}`"
         by = o.caught_by or f"(worst error/bound {o.worst_ratio:.2f})"
         rows.append(
             f"| {o.fault.name} | {o.fault.bug_class} | {'yes' if o.fault.harmful else 'no'} | {verdict} | "
