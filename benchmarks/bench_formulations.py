@@ -7,7 +7,7 @@ vs flatten + Linear, a 1x1 conv 256->256 at 14x14 (NCHW, channels_last, Linear o
 (no autograd) at batch 1 and 32; backward alone (of one recorded forward) at batch 32.
 
 Clock: ``torch.utils.benchmark.timer`` (synchronises the accelerator), warm-up on, intra-op threads
-fixed (``LINCONV_BENCH_THREADS``, default 1); the environment goes into each benchmark's
+fixed (``LINCONV_TIMING_THREADS``, default 1); the environment goes into each benchmark's
 ``extra_info``. Run and save (docs/timing.md):
 
     pytest benchmarks/bench_formulations.py --benchmark-only --benchmark-json reports/benchmarks.json

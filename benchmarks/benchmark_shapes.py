@@ -6,7 +6,6 @@ that build their dense or fused weight once, outside the timed call, as a deploy
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -17,6 +16,7 @@ from linconv import formulations as f
 from linconv.cases import Case, CaseTensors
 from linconv.converters import dense_conv_weight, fused_linear_parameters
 from linconv.geometry import ConvGeometry
+from linconv.timing import timing_threads
 
 __all__ = ["BATCHES", "SHAPES", "THREADS", "Shape", "Variant", "prepared", "train_batch"]
 
@@ -30,9 +30,9 @@ def train_batch() -> int:
 
 
 # Intra-op threads for every benchmark (and for fidelity.py): fixed so runs compare like with
-# like. Default 1: on a shared machine several threads stall at their barrier whenever one is
-# descheduled. Set LINCONV_BENCH_THREADS to the core count to measure multi-threaded kernels.
-THREADS = int(os.environ.get("LINCONV_BENCH_THREADS", "1"))
+# like, and the same as the property run's timings: LINCONV_TIMING_THREADS, default 1
+# (linconv.timing explains the default).
+THREADS = timing_threads()
 
 Prepared = Callable[[], torch.Tensor]
 

@@ -17,8 +17,19 @@ __all__ = ["render_plot"]
 _MARKERS = {"forward": "o", "backward": "^"}
 _LINESTYLES = {"forward": "-", "backward": "--"}
 _COLUMNS = 3
+# a bucket median joins the line only with this many examples behind it (one is just a point)
+_LINE_MIN_COUNT = 2
 # one color per dtype, in linconv.cases.DTYPES order
 DTYPE_COLORS = {"float32": "tab:blue", "float64": "tab:green", "bfloat16": "tab:orange", "float16": "tab:red"}
+
+
+def _decades(limits: tuple[float, float]) -> float:
+    return math.log10(limits[1] / limits[0])
+
+
+def _twos_and_fives(value: float, position: int) -> str:
+    leading = round(value / 10 ** math.floor(math.log10(value)))
+    return f"{value:g}" if leading in (2, 5) else ""
 
 
 def _panels(report: dict[str, Any]) -> dict[tuple[str, str, str, str, str], list[Sample]]:
@@ -39,6 +50,7 @@ def render_plot(report: dict[str, Any], path: str | os.PathLike[str]) -> str | N
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return "matplotlib is not installed (pip install 'linconv[report]')"
     panels = _panels(report)
@@ -56,8 +68,10 @@ def render_plot(report: dict[str, Any], path: str | os.PathLike[str]) -> str | N
     FigureCanvasAgg(figure)
     env = report["environment"]
     figure.suptitle(
-        f"Time ratio A / B against problem size (> 1: B is faster), per example (points) and median per size "
-        f"(lines) - torch {env['torch']}, {env['threads']} threads, {report['machine'].get('cpu_model', '')}",
+        "Time ratio A / B against problem size (> 1: B is faster): points per example, lines through the median "
+        f"of each size bucket with >= {_LINE_MIN_COUNT} examples\ntorch {env['torch']}, timed with "
+        f"{env.get('timing_threads', env['threads'])} thread(s), "
+        f"{report['machine'].get('cpu_model', '')}",
         fontsize=10,
     )
     for index, ((relation, device, mode, num, den), samples) in enumerate(panels.items()):
@@ -76,7 +90,7 @@ def render_plot(report: dict[str, Any], path: str | os.PathLike[str]) -> str | N
                 axes.scatter(xs, ys, s=14, alpha=0.35, color=color, marker=_MARKERS[phase], linewidths=0)
                 buckets = sorted({size_bucket(x) for x in xs}, key=lambda b: int(b.split("^")[1]))
                 line = [medians.get((relation, device, mode, f"{num}/{den}", dtype, phase, b)) for b in buckets]
-                line = [r for r in line if r is not None]
+                line = [r for r in line if r is not None and r["count"] >= _LINE_MIN_COUNT]
                 axes.plot(
                     [math.sqrt(r["size_lo"] * r["size_hi"]) for r in line],
                     [r["median"] for r in line],
@@ -89,6 +103,10 @@ def render_plot(report: dict[str, Any], path: str | os.PathLike[str]) -> str | N
         axes.axhline(1.0, color="0.3", linewidth=0.9, linestyle=":")
         axes.set_xscale("log")
         axes.set_yscale("log")
+        ratio_labels = FuncFormatter(lambda value, _: f"{value:g}")  # 0.5, 2, 30: ratios read as numbers
+        axes.yaxis.set_major_formatter(ratio_labels)
+        if _decades(axes.get_ylim()) < 2.5:  # few major ticks: label the minor 2s and 5s too
+            axes.yaxis.set_minor_formatter(FuncFormatter(_twos_and_fives))
         where = device if mode == "default" else f"{device}, {mode}"
         axes.set_title(f"{relation} ({where})\nA = {num}, B = {den}", fontsize=9)
         axes.set_xlabel("problem size (multiply-adds)", fontsize=9)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from linconv.atomic import write_text_atomic
-from linconv.timing import Sample, formulation_order, ratio_rows, timing_rows
+from linconv.timing import Sample, formulation_order, ratio_rows, timing_rows, timing_threads
 
 __all__ = [
     "REPORT_JSON",
@@ -87,13 +87,14 @@ def _gpu_names() -> list[str]:
 
 def machine_identity(threads: int | None = None) -> dict[str, Any]:
     """What decides whether two runs' timings are comparable, without the hostname: CPU model and
-    instruction set torch uses, logical CPUs, GPUs, intra-op threads; ``fingerprint`` hashes them."""
+    instruction set torch uses, logical CPUs, GPUs, the intra-op threads timings use (default
+    linconv.timing.timing_threads()); ``fingerprint`` hashes them."""
     identity = {
         "cpu_model": _cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count() or 0,
         "gpus": _gpu_names(),
-        "threads": torch.get_num_threads() if threads is None else threads,
+        "threads": timing_threads() if threads is None else threads,
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     return {**identity, "fingerprint": digest}
@@ -107,7 +108,9 @@ def _device_name(device: str) -> str:
     return _cpu_model()
 
 
-def environment(*, devices: Iterable[str], profile: str, workers: int = 0) -> dict[str, Any]:
+def environment(
+    *, devices: Iterable[str], profile: str, workers: int = 0, threads_timed: int | None = None
+) -> dict[str, Any]:
     from hypothesis import __version__ as hypothesis_version
 
     from linconv import config
@@ -122,6 +125,7 @@ def environment(*, devices: Iterable[str], profile: str, workers: int = 0) -> di
         "hypothesis": hypothesis_version,
         "hypothesis_profile": profile,
         "threads": torch.get_num_threads(),
+        "timing_threads": timing_threads() if threads_timed is None else threads_timed,
         "devices": {d: _device_name(d) for d in devices},
         "precision_flags": read_flags().to_dict(),
         "dtypes": list(config.selected_dtypes()),
@@ -309,6 +313,8 @@ def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ReportError(file, "", "no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ReportError(file, "", f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except OSError as exc:
         raise ReportError(file, "", f"cannot be read ({exc.strerror})") from None
     try:
@@ -368,7 +374,7 @@ def render_markdown(report: dict[str, Any], plot_name: str | None = REPORT_PNG) 
         "# linconv run report",
         "",
         f"torch {env['torch']} · Python {env['python']} · Hypothesis profile `{env['hypothesis_profile']}` · "
-        f"{env['threads']} threads · created {report.get('created', '?')}",
+        f"{env['threads']} threads (timings: {env.get('timing_threads', '?')}) · created {report.get('created', '?')}",
         "",
     ]
     env_rows = [
@@ -521,7 +527,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         prefix = f"{name:<28} {t['examples']:>8} {t['violations']:>4} {_fmt_ratio(t['worst_ratio']):>7} {eps:>6}  "
         rows = [r for r in pooled if r["relation"] == name]
         if not rows:
-            lines.append(prefix + "not timed")
+            timed = entry.get("timed") and entry["formulations"]
+            lines.append(prefix + (f"{', '.join(timed)} timed (nothing to compare)" if timed else "not timed"))
             continue
         cells: dict[tuple[str, str, str], dict[str, str]] = {}
         for r in rows:
@@ -534,6 +541,15 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _readable(paths: list[Path]) -> None:
+    """The temporary files behind the atomic writes are created 0600; a report is for everyone
+    who may read its directory, so give the written files the mode a plain open() would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in paths:
+        os.chmod(path, 0o666 & ~umask)
+
+
 def _render(report: dict[str, Any], directory: Path, *, plot: bool) -> list[str]:
     """report.md and (with matplotlib) report.png into ``directory``; returns what was written and why
     the plot was not."""
@@ -541,8 +557,9 @@ def _render(report: dict[str, Any], directory: Path, *, plot: bool) -> list[str]
 
     problem = render_plot(report, directory / REPORT_PNG) if plot else "plot not requested"
     write_text_atomic(directory / REPORT_MD, render_markdown(report, None if problem else REPORT_PNG))
-    written = [REPORT_MD] if problem else [REPORT_MD, REPORT_PNG]
-    return [str(directory / name) for name in written] + ([f"no plot: {problem}"] if problem and plot else [])
+    written = [directory / REPORT_MD] if problem else [directory / REPORT_MD, directory / REPORT_PNG]
+    _readable(written)
+    return [str(path) for path in written] + ([f"no plot: {problem}"] if problem and plot else [])
 
 
 def write_report(report: dict[str, Any], directory: str | os.PathLike[str], *, plot: bool = True) -> list[str]:
@@ -550,6 +567,7 @@ def write_report(report: dict[str, Any], directory: str | os.PathLike[str], *, p
     atomically. Returns the paths written, then a line saying why there is no plot, if there is none."""
     out = Path(directory)
     write_text_atomic(out / REPORT_JSON, json.dumps(report, indent=1, allow_nan=False) + "\n")
+    _readable([out / REPORT_JSON])
     return [str(out / REPORT_JSON), *_render(report, out, plot=plot)]
 
 

@@ -192,8 +192,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             devices=getattr(config, "_linconv_devices", ["cpu"]),
             profile=settings.get_current_profile_name(),
             workers=len(state.worker_payloads),
+            threads_timed=state.recorder.threads,
         ),
-        machine=machine_identity(),
+        machine=machine_identity(state.recorder.threads),
         run={"wall_s": time.perf_counter() - state.started, "relations": costs},
         timing_errors=recorder.errors,
     )

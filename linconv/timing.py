@@ -19,7 +19,7 @@ to the controller, which merges them (:meth:`Recorder.merge`).
 from __future__ import annotations
 
 import math
-import time
+import os
 import timeit
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torch.utils.benchmark import timer as synchronized_clock
+from torch.utils.benchmark.utils.common import set_torch_threads
 
 from linconv.cases import Case
 from linconv.check import Workload
@@ -34,10 +35,12 @@ from linconv.check import Workload
 __all__ = [
     "BLOCKS",
     "BUDGET_S",
+    "DEFAULT_TIMING_THREADS",
     "DEFAULT_EVERY",
     "MAX_NUMBER",
     "PHASES",
     "WARMUP_S",
+    "timing_threads",
     "Recorder",
     "Sample",
     "Stats",
@@ -53,24 +56,39 @@ __all__ = [
 
 PHASES = ("forward", "backward")
 
-# Per (formulation, phase) and example, after the checked call: one timed call. A call of
-# BUDGET_S or more is recorded as it is: the checked call warmed it up, and on such calls the
-# first-call excess was measured at 5-10% (docs/timing.md, "Fidelity"), while a second call would
-# double the cost of timing the big examples. A faster one gets warm-up calls until WARMUP_S has
-# passed, because right after the check's other work a 100 us GEMM ran 1.8x slower on its first
-# call than in a loop and took ~2 ms of calls to settle; then BLOCKS blocks of up to MAX_NUMBER
-# calls that together fill BUDGET_S, recording the median block, so a block the scheduler
-# interrupted is outvoted and tiny kernels are averaged over tens of calls.
-WARMUP_S = 2e-3
-BUDGET_S = 1e-3
+# Per (formulation, phase) and example, after the checked call: one timed call (two if the
+# first took longer than the checked forward and backward together - a descheduled thread, most
+# likely - and the faster counts). A call of BUDGET_S or more is recorded as it is: the checked
+# call warmed it up, on such calls the first-call excess was measured at 5-10% (docs/timing.md,
+# "Fidelity"), and a second call would double the cost of timing the big examples. A faster one
+# gets warm-up calls until WARMUP_S has passed, because right after the check's other work a
+# 100 us GEMM ran 1.8x slower on its first call than in a loop and took 1-2 ms of calls to
+# settle (1 ms kept the fidelity check within 20% at half the cost of 2 ms); then BLOCKS blocks
+# of up to MAX_NUMBER calls that together fill BUDGET_S, recording the median block, so a block
+# the scheduler interrupted is outvoted and tiny kernels are averaged over tens of calls.
+WARMUP_S = 1e-3
+BUDGET_S = 5e-4
 MAX_NUMBER = 20
 BLOCKS = 3
+# Intra-op threads while timing (the checks run with the run's threads): LINCONV_TIMING_THREADS,
+# default 1. With 2 threads on a 2-core machine shared with other jobs, every parallel region
+# waited for a descheduled thread: a 2-multiply-add conv took 4-12 ms per call (scheduler quanta)
+# and per-example ratios spread over 1e-3..1e3 (docs/timing.md, "Threads").
+DEFAULT_TIMING_THREADS = 1
 # Time one example in DEFAULT_EVERY per relation and device: timing every example cost about as
 # much as the rest of the run together (docs/timing.md, "Overhead").
 DEFAULT_EVERY = 3
 
 # Size buckets are powers of 4 of the multiply-adds: [2^(2k), 2^(2k+2)).
 _BUCKET_LOG2 = 2
+
+
+def timing_threads() -> int:
+    """The intra-op thread count every linconv timing uses (the recorder, the benchmarks)."""
+    text = os.environ.get("LINCONV_TIMING_THREADS", str(DEFAULT_TIMING_THREADS))
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"LINCONV_TIMING_THREADS must be an int >= 1, got {text!r}")
+    return int(text)
 
 
 def problem_size(case: Case) -> int:
@@ -165,13 +183,17 @@ class Recorder:
     """Times each formulation of each example (an ``Observer`` for ``run_relation``).
 
     ``every``: time one example in ``every`` per relation and device (1: all); the count is
-    deterministic, and the check itself runs on every example whatever ``every`` is. ``mode``:
+    deterministic, and the check itself runs on every example whatever ``every`` is. ``threads``:
+    intra-op threads while timing (default :func:`timing_threads`). ``mode``:
     the precision mode the current test runs under (the pytest plugin sets it per test).
     """
 
-    def __init__(self, *, budget_s: float = BUDGET_S, max_number: int = MAX_NUMBER, every: int = 1) -> None:
+    def __init__(
+        self, *, budget_s: float = BUDGET_S, max_number: int = MAX_NUMBER, every: int = 1, threads: int | None = None
+    ) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every!r}")
+        self.threads = timing_threads() if threads is None else threads
         self.budget_s = budget_s
         self.max_number = max_number
         self.every = every
@@ -188,18 +210,19 @@ class Recorder:
     # --- the observer ---------------------------------------------------------------------
 
     def __call__(self, relation: str, formulation: str, case: Case, work: Workload) -> Any:
-        start = time.perf_counter()
+        start = synchronized_clock()
         result = work()
-        checked = time.perf_counter()
+        checked = synchronized_clock()
         cost = self.cost[relation]
         cost["checked_s"] += checked - start
         sample = self._sample_for(relation, formulation, case)
         if sample is not None:
             try:
-                sample.times[formulation] = self._time(work)
+                with set_torch_threads(self.threads):
+                    sample.times[formulation] = self._time(work, checked - start)
             except Exception as exc:  # timing must never fail a check
                 self.errors.append(f"{relation}/{formulation}: {type(exc).__name__}: {exc}")
-            cost["timing_s"] += time.perf_counter() - checked
+            cost["timing_s"] += synchronized_clock() - checked
         return result
 
     def _sample_for(self, relation: str, formulation: str, case: Case) -> Sample | None:
@@ -219,20 +242,24 @@ class Recorder:
         self._current = (relation, case, sample)
         return sample
 
-    def _time(self, work: Workload) -> dict[str, float]:
-        times = {"forward": self.time_call(work.forward)}
+    def _time(self, work: Workload, checked_s: float) -> dict[str, float]:
+        times = {"forward": self.time_call(work.forward, checked_s)}
         if work.backward is not None:
             backward = work.backward()
             if backward is not None:
-                times["backward"] = self.time_call(backward)
+                times["backward"] = self.time_call(backward, checked_s)
         return times
 
-    def time_call(self, fn: Callable[[], object]) -> float:
+    def time_call(self, fn: Callable[[], object], yardstick_s: float = math.inf) -> float:
         """Seconds per call of ``fn`` (already called once): one call if calls take the budget
-        or more, else the median of BLOCKS blocks that fill it, after WARMUP_S of warm-up."""
+        or more, else the median of BLOCKS blocks that fill it, after WARMUP_S of warm-up.
+        ``yardstick_s``: the checked call's time (forward and backward); a first call slower than
+        that was most likely interrupted, and the faster of two calls counts instead."""
         self._call.fn = fn
         try:
             first = self._clock.timeit(1)
+            if first > yardstick_s:
+                first = min(first, self._clock.timeit(1))
             if first >= self.budget_s:
                 return first
             warmup = min(self.max_number * BLOCKS, int(WARMUP_S / first))

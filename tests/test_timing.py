@@ -180,3 +180,21 @@ def test_worker_records_merge_into_one():
     assert merged.cost["pointwise"]["checked_s"] == pytest.approx(total)
     rows = {r["key"]: r for r in ratio_rows(merged.samples)}
     assert rows["pointwise|conv2d/linear_over_channels|cpu|default|all|forward|all"]["count"] == 2
+
+
+def test_timing_runs_with_its_own_thread_count_and_restores_the_runs(monkeypatch):
+    seen = []
+
+    def forward() -> torch.Tensor:
+        seen.append(torch.get_num_threads())
+        return torch.zeros(())
+
+    before = torch.get_num_threads()
+    recorder = Recorder(threads=1)
+    recorder("pointwise", "conv2d", Case(ConvGeometry(1, 1, 1, 1, 1)), Workload(run=lambda: None, forward=forward))
+    assert set(seen) == {1} and torch.get_num_threads() == before
+    monkeypatch.setenv("LINCONV_TIMING_THREADS", "3")
+    assert Recorder().threads == 3
+    monkeypatch.setenv("LINCONV_TIMING_THREADS", "0")
+    with pytest.raises(ValueError, match="LINCONV_TIMING_THREADS must be an int >= 1, got '0'"):
+        Recorder()
