@@ -446,8 +446,8 @@ def render_markdown(report: dict[str, Any], plot_name: str | None = REPORT_PNG) 
     lines += [
         "## Which formulation is faster",
         "",
-        "Median of the per-example time ratio A / B (same data, same run), pooled over dtypes and sizes; "
-        "IQR is its interquartile range. > 1: B is faster.",
+        "Median of the per-example time ratio A / B (same data, same run) over all sizes, for all dtypes "
+        "together and for each dtype; IQR is its interquartile range. > 1: B is faster.",
         "",
     ]
     rows = [
@@ -455,15 +455,17 @@ def render_markdown(report: dict[str, Any], plot_name: str | None = REPORT_PNG) 
             r["relation"],
             f"{r['device']} ({r['mode']})",
             r["pair"].replace("/", " / "),
+            r["dtype"],
             r["phase"],
             f"{r['median']:.3g}",
             f"{r['q1']:.3g} - {r['q3']:.3g}",
             str(r["count"]),
             reading(r["pair"], r),
         ]
-        for r in _pooled(report)
+        for r in report["ratios"]
+        if r["size_bucket"] == "all"
     ]
-    lines += _table(["relation", "device", "A / B", "phase", "median ratio", "IQR", "n", "reading"], rows)
+    lines += _table(["relation", "device", "A / B", "dtype", "phase", "median ratio", "IQR", "n", "reading"], rows)
     lines += [""]
     if plot_name:
         lines += [f"![time ratio against problem size]({plot_name})", ""]

@@ -113,7 +113,8 @@ def test_markdown_and_terminal_tables(report):
     text = render_markdown(report)
     for heading in ("## Relations", "## Which formulation is faster", "## Ratio by problem size", "## Timings"):
         assert heading in text
-    assert "| pointwise | cpu (default) | conv2d / linear_over_channels | forward |" in text
+    assert "| pointwise | cpu (default) | conv2d / linear_over_channels | all | forward |" in text
+    assert "| pointwise | cpu (default) | conv2d / linear_over_channels | float32 | backward |" in text
     assert f"![time ratio against problem size]({REPORT_PNG})" in text
     assert REPORT_PNG not in render_markdown(report, plot_name=None)
     lines = summary_lines(report)
