@@ -17,6 +17,7 @@ import torch
 from linconv import tolerance
 from linconv.cases import Case, CaseTensors
 from linconv.formulations import Params
+from linconv.partial_sums import storage_partial_sums
 from linconv.relations import Relation, get_relation
 
 __all__ = [
@@ -315,14 +316,18 @@ def run_relation(
                 else tolerance.bound(ref_out, mag_out, reductions["output"], precision)
             )
             outputs[name] = (float64_cpu(out), bound)
+        partials = storage_partial_sums(spec.partial_sums, g, t.x, t.weight) if spec.partial_sums else {}
         for grad_name in grads:
             ref_grad = ref_grads[grad_name]
             mag = mag_grads[grad_name]
             assert ref_grad is not None and mag is not None
             grad_precision = precision
-            if grad_name in spec.storage_accumulation:
+            if grad_name in spec.storage_accumulation or grad_name in partials:
                 grad_precision = tolerance.precision_of(
-                    case.torch_dtype, input_rounding=precision.u_in, storage_accumulation=True
+                    case.torch_dtype,
+                    input_rounding=precision.u_in,
+                    storage_accumulation=grad_name in spec.storage_accumulation,
+                    storage_partial_sums=partials.get(grad_name, 0),
                 )
             comparisons.append(
                 compare(

@@ -25,6 +25,9 @@ class FormulationSpec:
     # gradients (by tensor name) whose sums run in the storage dtype, not in float32: the
     # backward of a gather/index_put is a scatter-add into a tensor of the parameter's dtype
     storage_accumulation: tuple[str, ...] = ()
+    # a linconv.partial_sums rule ("fold", "slow_conv"): backward kernels that add partial sums
+    # in the storage dtype for float16/bfloat16 on the CPU
+    partial_sums: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ RELATIONS: dict[str, Relation] = {
             statement="Conv2d(C, O, 1) equals Linear(C, O) over the channel axis "
             "(strided: on x[:, :, ::s, ::s]; grouped: block-diagonal)",
             formulations={
-                "conv2d": FormulationSpec(f.conv2d, _CONV),
+                "conv2d": FormulationSpec(f.conv2d, _CONV, partial_sums="slow_conv"),
                 "linear_over_channels": FormulationSpec(f.linear_over_channels, _MATMUL),
             },
             reference=f.conv2d,
@@ -95,7 +98,7 @@ RELATIONS: dict[str, Relation] = {
             name="full_kernel",
             statement="a Conv2d whose kernel covers the input equals Linear(C*H*W, O) on x.flatten(1)",
             formulations={
-                "conv2d": FormulationSpec(f.conv2d_flat, _CONV),
+                "conv2d": FormulationSpec(f.conv2d_flat, _CONV, partial_sums="slow_conv"),
                 "flatten_linear": FormulationSpec(f.flatten_linear, _MATMUL),
             },
             reference=f.conv2d_flat,
@@ -106,8 +109,8 @@ RELATIONS: dict[str, Relation] = {
             name="general_conv",
             statement="any Conv2d equals unfold + matmul and a dense Linear on the flattened input",
             formulations={
-                "conv2d": FormulationSpec(f.conv2d, _CONV),
-                "unfold_matmul": FormulationSpec(f.unfold_matmul, _MATMUL),
+                "conv2d": FormulationSpec(f.conv2d, _CONV, partial_sums="slow_conv"),
+                "unfold_matmul": FormulationSpec(f.unfold_matmul, _MATMUL, partial_sums="fold"),
                 "dense_linear": FormulationSpec(f.dense_linear, _MATMUL, storage_accumulation=("weight",)),
             },
             reference=f.conv2d,
@@ -118,7 +121,7 @@ RELATIONS: dict[str, Relation] = {
             name="composition",
             statement="Linear . Conv2d with no activation equals one fused Linear",
             formulations={
-                "conv_then_linear": FormulationSpec(f.conv_then_linear, ("conv", "matmul")),
+                "conv_then_linear": FormulationSpec(f.conv_then_linear, ("conv", "matmul"), partial_sums="slow_conv"),
                 "fused_linear": FormulationSpec(f.fused_linear, _MATMUL),
             },
             reference=f.conv_then_linear,

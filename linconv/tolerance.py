@@ -2,7 +2,7 @@
 
 For an output element ``y = sum_k w_k x_k + b`` computed in a floating-point format::
 
-    |y_hat - y| <= u_out * |y| + C * (u_mid + u_in + sqrt(K) * u_acc) * M + tiny
+    |y_hat - y| <= u_out * |y| + C * (u_mid + u_in + sqrt(K) * u_acc + u_part) * M + tiny
 
 - ``M = (|W| (*) |x|) + |b|`` is the same linear map applied to absolute values (float64): the
   classic bound for a sum of K products scales with it (Higham, *Accuracy and Stability of
@@ -15,6 +15,9 @@ For an output element ``y = sum_k w_k x_k + b`` computed in a floating-point for
   kernel (TF32, bf16 math modes; 0 when the kernel reads inputs exactly), ``u_out`` the rounding
   of the stored result, ``u_mid`` intermediate roundings to the storage format (a bias added
   after the product was rounded, a conv output stored before the next layer reads it).
+- ``u_part = sqrt(T) * u_storage`` when a kernel adds T partial sums in a storage format coarser
+  than its accumulator (float16/bfloat16 col2im and slow-conv backward on the CPU:
+  linconv.partial_sums); 0 otherwise.
 - ``tiny`` covers underflow: the spacing of subnormals in the output format, per stored value.
 
 Every constant below says where it comes from.
@@ -61,6 +64,7 @@ class Precision:
     u_acc: float
     u_in: float
     tiny: float
+    u_part: float = 0.0
 
     @property
     def significand_bits(self) -> int:
@@ -73,24 +77,37 @@ def precision_of(
     input_rounding: float = 0.0,
     intermediate_roundings: int = 1,
     storage_accumulation: bool = False,
+    storage_partial_sums: int = 0,
 ) -> Precision:
     """The error-model parameters for results stored in ``dtype``.
 
     ``input_rounding`` is the unit roundoff applied to inputs inside the kernel (``2**-11`` for
     TF32, see linconv.precision); ``intermediate_roundings`` counts roundings to the storage
     format before the final one (bias add after a rounded product, a stored hidden layer);
-    ``storage_accumulation`` means the sums run in ``dtype`` itself (a scatter-add backward).
+    ``storage_accumulation`` means the sums run in ``dtype`` itself (a scatter-add backward);
+    ``storage_partial_sums`` counts partial sums (each accumulated in float32) that a kernel then
+    adds in ``dtype`` (linconv.partial_sums): it costs ``sqrt(T) * u`` only where ``dtype`` is
+    coarser than the accumulator, since otherwise the main ``sqrt(K) * u_acc`` term covers it.
     """
     if dtype not in _SIGNIFICAND_BITS:
         raise ValueError(f"dtype must be a floating dtype among {list(_SIGNIFICAND_BITS)}, got {dtype}")
+    if storage_partial_sums < 0:
+        raise ValueError(f"storage_partial_sums must be >= 0, got {storage_partial_sums}")
     u = 2.0 ** -_SIGNIFICAND_BITS[dtype]
+    u_acc = u if storage_accumulation else 2.0 ** -_ACCUMULATION_BITS[dtype]
     return Precision(
         u_out=u,
         u_mid=u * intermediate_roundings,
-        u_acc=u if storage_accumulation else 2.0 ** -_ACCUMULATION_BITS[dtype],
+        u_acc=u_acc,
         u_in=input_rounding,
         tiny=float(torch.finfo(dtype).smallest_normal) * float(torch.finfo(dtype).eps),
+        u_part=math.sqrt(storage_partial_sums) * u if storage_partial_sums > 1 and u > u_acc else 0.0,
     )
+
+
+def _relative(precision: Precision, reduction_length: int) -> float:
+    k = max(int(reduction_length), 1)
+    return precision.u_mid + precision.u_in + math.sqrt(k) * precision.u_acc + precision.u_part
 
 
 def bound(
@@ -103,7 +120,7 @@ def bound(
 ) -> torch.Tensor:
     """Per-element bound on ``|computed - reference|`` (float64, same shape as ``reference``)."""
     k = max(int(reduction_length), 1)
-    relative = precision.u_mid + precision.u_in + math.sqrt(k) * precision.u_acc
+    relative = _relative(precision, k)
     return precision.u_out * reference.abs() + c * relative * magnitude + precision.tiny * (k + 1)
 
 
@@ -112,7 +129,7 @@ def required_c(
 ) -> float:
     """The smallest C for which :func:`bound` covers ``error`` everywhere (calibration data)."""
     k = max(int(reduction_length), 1)
-    relative = precision.u_mid + precision.u_in + math.sqrt(k) * precision.u_acc
+    relative = _relative(precision, k)
     excess = error - precision.u_out * reference.abs() - precision.tiny * (k + 1)
     needed = excess.clamp_min(0) / (relative * magnitude)
     needed = torch.where(excess > 0, needed, 0.0)  # 0/0 where nothing is owed

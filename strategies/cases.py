@@ -66,9 +66,11 @@ def general_cases() -> st.SearchStrategy[Case]:
 def composition_cases(
     *, values: st.SearchStrategy[str] | None = None, dtype_names: st.SearchStrategy[str] | None = None
 ) -> st.SearchStrategy[Case]:
-    """Linear after a 1x1, a full-kernel or a general conv (the fused Linear is dense)."""
+    """Linear after a 1x1, a full-kernel or a general conv. Fusing builds the conv's dense
+    [out_features, in_features] matrix, so every branch budgets it (docs/robustness.md: without the
+    cap one pointwise example needed a 326 M-entry matrix)."""
     geometries = st.one_of(
-        pointwise_geometries(),
+        pointwise_geometries(dense=True),
         full_kernel_geometries(dense=True),
         conv_geometries(),
     )

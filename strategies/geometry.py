@@ -115,8 +115,12 @@ def conv_geometries(draw, *, max_numel: int | None = None, dense: bool = True) -
 
 
 @st.composite
-def pointwise_geometries(draw, *, max_numel: int | None = None, max_stride: int = MAX_STRIDE) -> ConvGeometry:
-    """1x1 convs: stride (the Linear then sees x[:, :, ::s, ::s]), groups, dilation (no effect)."""
+def pointwise_geometries(
+    draw, *, max_numel: int | None = None, max_stride: int = MAX_STRIDE, dense: bool = False
+) -> ConvGeometry:
+    """1x1 convs: stride (the Linear then sees x[:, :, ::s, ::s]), groups, dilation (no effect).
+    ``dense`` keeps the dense [out_features, in_features] matrix within budget too (composition
+    fuses through it)."""
     budget = max_numel or config.max_numel()
     batch = draw(st.integers(1, MAX_BATCH), label="batch")
     height = draw(st.integers(1, MAX_POINTWISE_SIZE), label="height")
@@ -131,7 +135,7 @@ def pointwise_geometries(draw, *, max_numel: int | None = None, max_stride: int 
             spatial_out=out_hw,
             taps=1,
             budget=budget,
-            dense=False,
+            dense=dense,
             max_per_group=MAX_CHANNELS_PER_GROUP,
         )
     )

@@ -1,0 +1,57 @@
+"""The size budget bounds every tensor an example builds, including the dense matrices that
+fusion and the dense Linear materialise (docs/robustness.md: the pointwise branch of the
+composition strategy once drew a 326 M-entry matrix)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+
+from linconv.cases import Case
+from linconv.config import max_numel
+from strategies.cases import (
+    classifier_head_cases,
+    composition_cases,
+    full_kernel_cases,
+    general_cases,
+    pointwise_cases,
+)
+
+
+def _tensor_sizes(case: Case, *, dense: bool) -> dict[str, int]:
+    g = case.geometry
+    out_h, out_w = g.output_size()
+    sizes = {
+        "input": g.batch * g.in_channels * g.height * g.width,
+        "output": g.batch * g.out_features,
+        "weight": g.out_channels * (g.in_channels // g.groups) * g.kernel[0] * g.kernel[1],
+        "columns (unfold)": g.batch * g.in_channels * g.kernel[0] * g.kernel[1] * out_h * out_w,
+    }
+    if dense:
+        sizes["dense matrix"] = g.out_features * g.in_features
+    if case.head_features:
+        sizes["head weight"] = case.head_features * g.out_features
+    return sizes
+
+
+STRATEGIES = {
+    "pointwise": (pointwise_cases(), False),
+    "full_kernel": (full_kernel_cases(), False),
+    "general_conv": (general_cases(), True),
+    "composition": (composition_cases(), True),
+    "classifier_head": (classifier_head_cases(), False),
+}
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_every_tensor_of_every_case_fits_the_budget(name: str) -> None:
+    strategy, dense = STRATEGIES[name]
+    budget = max_numel()
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(case=strategy)
+    def check(case: Case) -> None:
+        over = {k: v for k, v in _tensor_sizes(case, dense=dense).items() if v > budget}
+        assert not over, f"{case.to_json()}: over the {budget}-element budget: {over}"
+
+    check()
