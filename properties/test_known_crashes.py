@@ -11,14 +11,18 @@ from linconv.known_crashes import KNOWN_CRASHES, run_reproducer
 @pytest.mark.parametrize("crash", KNOWN_CRASHES, ids=lambda k: k.name)
 def test_known_crash_is_tracked(crash):
     version = Version(torch.__version__).base_version
+    isa = torch.backends.cpu.get_cpu_capability()
     result = run_reproducer(crash)
     crashed = result.returncode != 0
-    if version in crash.observed_on:
+    if crash.expected_here(version):
         if crashed:
             pytest.xfail(f"known upstream crash on torch {version}: {crash.link} (exit {result.returncode})")
         pytest.fail(
-            f"{crash.name} no longer crashes on torch {version}: update linconv/known_crashes.py "
+            f"{crash.name} no longer crashes on torch {version} ({isa}): update linconv/known_crashes.py "
             f"(observed_on) and let the properties draw these inputs again; {crash.link}"
         )
     if crashed:
-        pytest.xfail(f"{crash.name} also crashes on torch {version}: add it to observed_on; {crash.link}")
+        pytest.xfail(
+            f"{crash.name} also crashes on torch {version} with CPU capability {isa}: add them to "
+            f"observed_on / observed_isa; {crash.link}"
+        )
