@@ -388,6 +388,16 @@ def render_markdown(report: dict[str, Any], plot_name: str | None = REPORT_PNG) 
         ["platform", str(env.get("platform"))],
         ["LINCONV_* variables", ", ".join(f"{k}={v}" for k, v in env.get("linconv_env", {}).items()) or "none"],
     ]
+    for shard in report.get("shards", []):
+        env_text = ", ".join(f"{k}={v}" for k, v in shard.get("linconv_env", {}).items()) or "no LINCONV_*"
+        wall = shard.get("wall_s")
+        env_rows.append(
+            [
+                "merged from",
+                f"`{shard['source']}`: profile {shard['hypothesis_profile']}, {env_text}, "
+                f"wall {_fmt_optional(wall, '.0f')} s, machine `{shard['machine_fingerprint']}`",
+            ]
+        )
     lines += [*_table(["", ""], env_rows), ""]
 
     lines += ["## Relations", ""]

@@ -165,7 +165,7 @@ def test_calibrate_rejects_a_directory_as_json(capsys, files):
 
 def test_report_needs_a_path(capsys):
     code, _, err = run_cli(capsys, "report")
-    assert (code, err.splitlines()[-1] + "\n") == usage_error("report", "the following arguments are required: path")
+    assert (code, err.splitlines()[-1] + "\n") == usage_error("report", "the following arguments are required: PATH")
 
 
 @pytest.mark.parametrize(

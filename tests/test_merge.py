@@ -1,0 +1,97 @@
+"""Merging the reports of several jobs (``python -m linconv report A B --out DIR``): counts add,
+the worst ratio is the maximum, samples are pooled, regression outcomes keep the worst, and
+reports of different torch versions are refused with the file and field named."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from linconv.__main__ import main
+from linconv.merge import merge_report_files, merge_reports
+from linconv.report import REPORT_JSON, REPORT_MD, ReportError, load_report, validate_report
+from tests.test_report import _report
+
+
+@pytest.fixture(scope="module")
+def shard() -> dict:
+    report = _report()
+    report["regressions"] = [
+        {"id": "abc", "relation": "pointwise", "device": "cpu", "mode": "default", "outcome": "passed"}
+    ]
+    return report
+
+
+def _second(shard: dict) -> dict:
+    """Another job: twice the pointwise examples, a worse ratio, a failed regression case."""
+    other = copy.deepcopy(shard)
+    row = other["relations"]["pointwise"]["by_device_dtype"][0]
+    row["examples"], row["worst_ratio"], row["violations"] = 6, 0.9, 1
+    other["run"]["wall_s"] = 7.0
+    other["environment"]["linconv_env"] = {"LINCONV_SHARD": "2"}
+    other["regressions"][0]["outcome"] = "failed"
+    return other
+
+
+def test_counts_add_worst_is_max_samples_pool(shard):
+    merged = validate_report(merge_reports([("a", shard), ("b", _second(shard))]))
+    pointwise = merged["relations"]["pointwise"]
+    assert pointwise["totals"]["examples"] == 3 + 6
+    assert pointwise["totals"]["violations"] == 1
+    assert pointwise["totals"]["worst_ratio"] == 0.9
+    assert len(merged["samples"]) == 2 * len(shard["samples"])
+    assert sum(r["count"] for r in merged["timings"]) == 2 * sum(r["count"] for r in shard["timings"])
+    assert pointwise["run"]["seconds"] == pytest.approx(2 * shard["relations"]["pointwise"]["run"]["seconds"])
+    assert merged["run"]["wall_s"] == 7.0  # the jobs ran side by side: the slowest one
+    assert [s["source"] for s in merged["shards"]] == ["a", "b"]
+    assert merged["regressions"][0]["outcome"] == "failed"
+
+
+def test_merging_one_report_changes_no_count(shard):
+    merged = merge_reports([("a", shard)])
+    for name, entry in shard["relations"].items():
+        assert merged["relations"][name]["totals"] == entry["totals"]
+    assert merged["timings"] == shard["timings"] and merged["ratios"] == shard["ratios"]
+
+
+def test_reports_of_two_torches_are_refused(shard):
+    other = copy.deepcopy(shard)
+    other["environment"]["torch"] = "9.9.9"
+    with pytest.raises(ReportError) as info:
+        merge_reports([("a.json", shard), ("b.json", other)])
+    torch_version = shard["environment"]["torch"]
+    assert str(info.value) == (
+        f"b.json: field 'environment.torch' is 9.9.9, but a.json ran torch {torch_version}: merge only jobs "
+        "of one torch (compare torches with `python -m linconv gate`)"
+    )
+    with pytest.raises(ValueError, match="reports must name at least one report to merge, got none"):
+        merge_reports([])
+
+
+def _write(directory: Path, report: dict) -> Path:
+    directory.mkdir()
+    (directory / REPORT_JSON).write_text(json.dumps(report), encoding="utf-8")
+    return directory
+
+
+def test_cli_merges_into_out(shard, tmp_path, capsys):
+    a, b = _write(tmp_path / "seed-1", shard), _write(tmp_path / "seed-2", _second(shard))
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "merged")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("merged 2 reports: ")
+    merged = load_report(tmp_path / "merged")
+    assert merged == merge_report_files([a, b]) | {"created": merged["created"]}
+    assert f"`{a}`" in (tmp_path / "merged" / REPORT_MD).read_text(encoding="utf-8")
+
+
+def test_cli_merge_needs_out_and_readable_reports(shard, tmp_path, capsys):
+    a = _write(tmp_path / "seed-1", shard)
+    assert main(["report", str(a), str(a)]) == 2
+    assert capsys.readouterr().err == "report: --out is required to merge 2 reports (a directory to write into)\n"
+    missing = tmp_path / "seed-9"
+    assert main(["report", str(a), str(missing), "--out", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err == f"report: {missing}: no such file\n"
+    assert not (tmp_path / "m").exists()
