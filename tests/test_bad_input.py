@@ -238,6 +238,33 @@ def test_regressions_check_unknown_device(capsys, files):
     )
 
 
+@pytest.mark.parametrize("action", ["list", "check", "show"])
+def test_regressions_refuse_a_missing_or_file_dir(capsys, files, action):
+    """A mistyped --dir is an error, not an empty corpus that replays nothing and passes."""
+    extra = ["abc"] if action == "show" else []
+    missing, not_dir = files["missing"], files["not_json"]
+    assert run_cli(capsys, "regressions", action, *extra, "--dir", str(missing)) == (
+        2,
+        "",
+        f"error: --dir {missing} does not exist\n",
+    )
+    assert run_cli(capsys, "regressions", action, *extra, "--dir", str(not_dir)) == (
+        2,
+        "",
+        f"error: --dir {not_dir} is not a directory\n",
+    )
+
+
+def test_regressions_refuse_a_missing_default_dir(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("LINCONV_REGRESSIONS_DIR", str(tmp_path / "nothing-here"))
+    assert run_cli(capsys, "regressions", "list") == (
+        2,
+        "",
+        "error: the corpus directory ($LINCONV_REGRESSIONS_DIR, else ./regressions) "
+        f"{tmp_path / 'nothing-here'} does not exist\n",
+    )
+
+
 # --- pytest options ------------------------------------------------------------------------------
 
 

@@ -101,6 +101,18 @@ def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
+def _existing_directory(args: argparse.Namespace) -> Path | None:
+    """The corpus directory to read, or None after saying why it cannot be read (a mistyped
+    --dir must not look like an empty corpus)."""
+    directory = _directory(args)
+    if directory.is_dir():
+        return directory
+    where = "--dir" if args.dir is not None else "the corpus directory ($LINCONV_REGRESSIONS_DIR, else ./regressions)"
+    problem = "is not a directory" if directory.exists() else "does not exist"
+    _error(f"{where} {directory} {problem}")
+    return None
+
+
 def _add(args: argparse.Namespace) -> int:
     directory = _directory(args)
     if args.xfail_torch is not None:
@@ -143,22 +155,28 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    regressions, errors = corpus.load_corpus(_directory(args))
+    directory = _existing_directory(args)
+    if directory is None:
+        return 2
+    regressions, errors = corpus.load_corpus(directory)
     rows = [("ID", "RELATION", "EXPECT", "CASE", "NOTE")]
     for r in regressions:
         expect = f"xfail {r.xfail_torch}" if r.expect == "xfail" else r.expect
         note = (r.note or "").splitlines()[0] if r.note else ""
         rows.append((r.id, r.relation, expect, corpus.summary(r.case), note[:60] + ("..." if len(note) > 60 else "")))
     print("\n".join(_table(rows)))
-    print(f"{len(regressions)} case(s) in {_directory(args)}")
+    print(f"{len(regressions)} case(s) in {directory}")
     for exc in errors:
         _error(str(exc))
     return 1 if errors else 0
 
 
 def _show(args: argparse.Namespace) -> int:
+    directory = _existing_directory(args)
+    if directory is None:
+        return 2
     try:
-        path = corpus.find(_directory(args), args.id)
+        path = corpus.find(directory, args.id)
         regression = corpus.load_file(path)
     except (LookupError, corpus.CorpusError) as exc:
         _error(str(exc))
@@ -186,7 +204,9 @@ def _check(args: argparse.Namespace) -> int:
     from linconv.devices import DEVICE_MODES, device_mode
     from linconv.replay import replay
 
-    directory = _directory(args)
+    directory = _existing_directory(args)
+    if directory is None:
+        return 2
     try:
         devices = _devices(args.devices)
     except ValueError as exc:
