@@ -16,7 +16,7 @@ import torch
 from linconv.check import RelationResult, run_relation
 from linconv.corpus import Regression
 from linconv.devices import device_unavailable_reason, supports_dtype
-from linconv.known_crashes import known_crash
+from linconv.known_bugs import known_crash
 
 __all__ = ["Outcome", "replay", "xfail_reason"]
 
@@ -49,7 +49,7 @@ def _skip_reason(regression: Regression, device: str) -> str | None:
     if not supports_dtype(device, regression.case.torch_dtype):
         return f"{device} cannot run {regression.case.dtype} (case {regression.id})"
     crash = known_crash(regression.case.on(device))
-    if crash is not None:  # it would abort the whole process; tracked by properties/test_known_crashes.py
+    if crash is not None:  # it would abort the whole process; tracked by properties/test_known_bugs.py
         return f"case {regression.id} would trigger known upstream crash {crash.name} in this process ({crash.link})"
     return None
 

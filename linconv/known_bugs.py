@@ -1,0 +1,186 @@
+"""Known upstream bugs: inputs that crash the process or that torch computes wrongly.
+
+A crash cannot be caught by the property that hits it: it kills pytest, the report and the
+capture of the case with it. A known wrong result would fail every thorough run that draws it
+and hide whatever else the search would find. So the properties steer clear of the signatures
+below (an ``assume`` plus a Hypothesis ``event`` naming the bug): crashes everywhere, wrong
+results only where they are known to occur (this torch on this CPU), so that a machine where the
+bug is new still reports it. properties/test_known_bugs.py runs each reproducer in a subprocess
+to track it: expected to fail where it was seen, reported as soon as it stops failing there
+(fixed: narrow or drop the entry) or fails elsewhere.
+
+oneDNN picks its kernels by instruction set, so where a bug shows depends on the CPU as much as
+on the torch version: each entry names the CPU capability (``torch.backends.cpu.
+get_cpu_capability()``) or the CPU flags (``/proc/cpuinfo``) it was seen with.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from linconv.cases import Case
+
+__all__ = ["KNOWN_BUGS", "KnownBug", "avoided_bug", "cpu_flags", "known_crash", "run_reproducer"]
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@dataclass(frozen=True)
+class KnownBug:
+    name: str
+    link: str
+    summary: str
+    kind: str  # "crash" (the process dies) or "wrong result"
+    observed_on: tuple[str, ...]  # torch versions where the reproducer failed here
+    reproducer: str  # a Python program; exits 0 when the bug is absent
+    env: tuple[tuple[str, str], ...] = ()
+    observed_isa: tuple[str, ...] = ()  # torch CPU capabilities it was seen with (empty: any)
+    observed_cpu_flags: tuple[str, ...] = ()  # /proc/cpuinfo flags all present where it was seen
+
+    def expected_here(self, torch_version: str) -> bool:
+        """Whether the reproducer is known to fail with this torch on this CPU."""
+        isa = torch.backends.cpu.get_cpu_capability()
+        return (
+            torch_version in self.observed_on
+            and (not self.observed_isa or isa in self.observed_isa)
+            and set(self.observed_cpu_flags) <= cpu_flags()
+        )
+
+    def matches(self, case: Case) -> bool:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class OneDnn1x1BackwardWeights(KnownBug):
+    def matches(self, case: Case) -> bool:
+        g = case.geometry
+        return (
+            case.device == "cpu"
+            and case.dtype == "float32"
+            and case.memory_format == "channels_last"
+            and g.kernel == (1, 1)
+            and g.stride != (1, 1)
+            and g.in_per_group < 16  # oneDNN's channel block: 8 on AVX2, 16 on AVX-512
+            and torch.get_num_threads() == 1
+        )
+
+
+@dataclass(frozen=True)
+class OneDnnAmxBf16StridedSingleColumn(KnownBug):
+    def matches(self, case: Case) -> bool:
+        g = case.geometry
+        out_h, out_w = g.output_size()
+        return (
+            case.device == "cpu"
+            and case.dtype == "bfloat16"
+            and torch.backends.mkldnn.is_available()
+            and torch.backends.mkldnn.enabled
+            and g.stride[0] == 1
+            and g.stride[1] > 1
+            and out_w == 1
+            and out_h > 1
+        )
+
+
+# Found by linconv's calibration run (python -m linconv calibrate with OMP_NUM_THREADS=1):
+# glibc aborted with "corrupted double-linked list" in backward. Reduced by hand to the program
+# below; crashes on torch 2.13.0 (CPU wheel) and 2.14.1 (CUDA wheel, on the CPU) on an AVX2 EPYC.
+# It does not crash on an AVX-512 Xeon (torch 2.13.0, checked 2026-11-30): oneDNN runs another
+# 1x1 kernel there. Crashes are avoided on every CPU (one would end the whole run, report and
+# capture included); only the tracking test is CPU-aware.
+_ONEDNN_6035 = """
+import torch, torch.nn.functional as F
+torch.set_num_threads(1)
+x = torch.randn(2, 3, 12, 6).contiguous(memory_format=torch.channels_last)
+w = torch.randn(27, 3, 1, 1, requires_grad=True)
+for _ in range(300):
+    y = F.conv2d(x, w, None, stride=(2, 2))
+    y.backward(torch.randn_like(y))
+print("no crash")
+"""
+
+# Found by the thorough profile, seed 1, on a Sapphire Rapids-class Xeon (AMX) with torch 2.13.0
+# (docs/robustness.md): bfloat16 conv2d forward with stride (1, s>1) and one output column is
+# wrong by up to 1e29 (it reads memory it never wrote; values change from run to run), in oneDNN
+# v3.12's brg_conv_fwd:avx10_1_512_amx. Grid over 1,500 random convs: only bfloat16, only
+# stride_h == 1 < stride_w, output width 1 and output height > 1 (38% of those are wrong; none of
+# any other shape class, float16 or float32). pytorch/pytorch#169688 and the open fix #188426 name the
+# same kernel and condition for conv3d only (their guard checks 5-D inputs): conv2d is affected too.
+_ONEDNN_AMX_BF16_OW1 = """
+import sys, torch, torch.nn.functional as F
+torch.manual_seed(0)
+x = torch.randn(1, 1, 6, 7).bfloat16()
+w = torch.randn(1, 1, 2, 4).bfloat16()
+y = F.conv2d(x, w, None, stride=(1, 2), dilation=(1, 2)).double()
+ref = F.conv2d(x.double(), w.double(), None, stride=(1, 2), dilation=(1, 2))
+scale = F.conv2d(x.double().abs(), w.double().abs(), None, stride=(1, 2), dilation=(1, 2))
+error = float(((y - ref).abs() / (scale * 2.0**-6)).max())
+print("error / (|W||x| * 2**-6) =", error)
+sys.exit(1 if error > 1 else 0)
+"""
+
+KNOWN_BUGS: tuple[KnownBug, ...] = (
+    OneDnn1x1BackwardWeights(
+        name="onednn-1x1-bwd-weights-nhwc-small-ic",
+        link="https://github.com/uxlfoundation/oneDNN/issues/6035",
+        summary="float32 1x1 conv with stride > 1, channels_last input and few input channels per group: "
+        "the weight gradient (oneDNN jit 1x1 backward_weights, rtus workspace) writes past its scratchpad "
+        "when torch runs one thread; the process aborts with heap corruption",
+        kind="crash",
+        observed_on=("2.13.0", "2.14.1"),
+        reproducer=_ONEDNN_6035,
+        env=(("OMP_NUM_THREADS", "1"),),
+        observed_isa=("AVX2",),
+    ),
+    OneDnnAmxBf16StridedSingleColumn(
+        name="onednn-amx-bf16-conv-fwd-strided-single-column",
+        link="https://github.com/pytorch/pytorch/issues/169688",
+        summary="bfloat16 conv2d on AMX CPUs with stride (1, s>1) and output width 1 (height > 1): oneDNN's "
+        "brg_conv_fwd:avx10_1_512_amx returns garbage (errors up to 1e29, different on every run)",
+        kind="wrong result",
+        observed_on=("2.13.0",),
+        reproducer=_ONEDNN_AMX_BF16_OW1,
+        observed_cpu_flags=("amx_bf16",),
+    ),
+)
+
+
+def known_crash(case: Case) -> KnownBug | None:
+    """The known crash ``case`` would trigger in this process, if any (on any CPU)."""
+    return next((k for k in KNOWN_BUGS if k.kind == "crash" and k.matches(case)), None)
+
+
+def avoided_bug(case: Case, torch_version: str | None = None) -> KnownBug | None:
+    """The known bug the properties steer ``case`` away from: a crash anywhere, a wrong result
+    where this torch on this CPU is known to compute it."""
+    from packaging.version import Version
+
+    version = torch_version or Version(torch.__version__).base_version
+    return next(
+        (k for k in KNOWN_BUGS if k.matches(case) and (k.kind == "crash" or k.expected_here(version))),
+        None,
+    )
+
+
+def run_reproducer(bug: KnownBug, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run the reproducer in a fresh interpreter; the bug shows as a non-zero return code."""
+    env = {**os.environ, **dict(bug.env)}
+    return subprocess.run([sys.executable, "-c", bug.reproducer], capture_output=True, text=True,
+                          timeout=timeout, env=env, check=False)  # fmt: skip

@@ -1,0 +1,50 @@
+"""Which cases the properties steer away from: known crashes on every CPU, known wrong results
+only with the torch and on the CPUs where they were seen (elsewhere the property must report them)."""
+
+from __future__ import annotations
+
+import torch
+
+from linconv.cases import Case
+from linconv.geometry import ConvGeometry
+from linconv.known_bugs import KNOWN_BUGS, avoided_bug, cpu_flags, known_crash
+
+# the case thorough seed 1 shrank to (docs/robustness.md)
+AMX_CASE = Case(ConvGeometry(1, 1, 1, 6, 7, (2, 4), (1, 2), (0, 0), (1, 2), 1, "zeros", False), dtype="bfloat16")
+CRASH_CASE = Case(ConvGeometry(2, 3, 27, 12, 6, (1, 1), (2, 2)), dtype="float32", memory_format="channels_last")
+
+
+def _bug(name: str):
+    return next(k for k in KNOWN_BUGS if k.name == name)
+
+
+def test_wrong_result_signature_is_narrow() -> None:
+    bug = _bug("onednn-amx-bf16-conv-fwd-strided-single-column")
+    assert bug.matches(AMX_CASE)
+    for other in (
+        Case(AMX_CASE.geometry, dtype="float16"),
+        Case(AMX_CASE.geometry, dtype="float32"),
+        Case(ConvGeometry(1, 1, 1, 6, 7, (2, 4), (2, 2), (0, 0), (1, 2)), dtype="bfloat16"),  # stride_h > 1
+        Case(ConvGeometry(1, 1, 1, 6, 9, (2, 4), (1, 2), (0, 0), (1, 1)), dtype="bfloat16"),  # 3 output columns
+        Case(ConvGeometry(1, 1, 1, 2, 7, (2, 4), (1, 2), (0, 0), (1, 2)), dtype="bfloat16"),  # one output row
+    ):
+        assert not bug.matches(other), other
+
+
+def test_wrong_results_are_avoided_only_where_seen() -> None:
+    bug = _bug("onednn-amx-bf16-conv-fwd-strided-single-column")
+    assert avoided_bug(AMX_CASE, torch_version="0.0.1") is None  # another torch: the property must judge it
+    expected = "2.13.0" in bug.observed_on and "amx_bf16" in cpu_flags()
+    assert (avoided_bug(AMX_CASE, torch_version="2.13.0") is bug) == expected
+    assert known_crash(AMX_CASE) is None  # a wrong result, not a crash: corpus replays still run it
+
+
+def test_crashes_are_avoided_on_every_cpu_and_torch() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        crash = known_crash(CRASH_CASE)
+        assert crash is not None and crash.kind == "crash"
+        assert avoided_bug(CRASH_CASE, torch_version="0.0.1") is crash
+    finally:
+        torch.set_num_threads(threads)
