@@ -48,3 +48,14 @@ def test_crashes_are_avoided_on_every_cpu_and_torch() -> None:
         assert avoided_bug(CRASH_CASE, torch_version="0.0.1") is crash
     finally:
         torch.set_num_threads(threads)
+
+
+def test_padding_only_tap_signature() -> None:
+    bug = _bug("onednn-amx-bf16-conv-bwd-padding-only-tap")
+    seed_one = ConvGeometry(1, 1, 1, 1, 1, (1, 2), (1, 2), (0, 1))  # tap 0 reads only padding
+    assert bug.matches(Case(seed_one, dtype="bfloat16"))
+    assert not bug.matches(Case(seed_one, dtype="float32"))
+    assert not bug.matches(Case(ConvGeometry(1, 1, 1, 1, 3, (1, 2), (1, 2), (0, 1)), dtype="bfloat16"))
+    # replicate padding is applied by linconv before the conv: the conv itself sees no padding
+    replicate = ConvGeometry(1, 1, 1, 2, 2, (1, 2), (1, 2), (0, 1), padding_mode="replicate")
+    assert not bug.matches(Case(replicate, dtype="bfloat16"))
