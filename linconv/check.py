@@ -196,6 +196,12 @@ def input_rounding(case: Case, ops: tuple[str, ...]) -> float:
     return max(input_unit_roundoff(device_type, op) for op in ops)
 
 
+def underflow_scale(x: torch.Tensor, upstream: torch.Tensor, params: dict[str, torch.Tensor | None]) -> float:
+    """S of linconv.tolerance: the largest factor an underflowed intermediate can be multiplied by."""
+    tensors = [x, upstream, *(p for p in params.values() if p is not None)]
+    return max([1.0] + [float(t.detach().abs().max()) for t in tensors if t.numel()])
+
+
 def unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Multi-index of a flat position (torch.unravel_index costs milliseconds per call)."""
     index = []
@@ -299,8 +305,11 @@ def run_relation(
 
     comparisons: list[Comparison] = []
     outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    scale = underflow_scale(t.x, upstream, params)
     for name, spec in rel.formulations.items():
-        precision = tolerance.precision_of(case.torch_dtype, input_rounding=input_rounding(case, spec.ops))
+        precision = tolerance.precision_of(
+            case.torch_dtype, input_rounding=input_rounding(case, spec.ops), underflow_scale=scale
+        )
 
         work = _workload(spec.fn, t.x, params, grads, upstream, g)
         out, got_grads = observer(rel.name, name, case, work) if observer else work()
@@ -328,6 +337,7 @@ def run_relation(
                     input_rounding=precision.u_in,
                     storage_accumulation=grad_name in spec.storage_accumulation,
                     storage_partial_sums=partials.get(grad_name, 0),
+                    underflow_scale=scale,
                 )
             comparisons.append(
                 compare(
