@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from linconv.report import REPORT_JSON, ReportError, load_report
+from linconv.report import REPORT_JSON, ReportError, load_report, need_field
 from linconv.timing import quantiles, size_bucket
 
 __all__ = [
@@ -160,19 +160,6 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     return Run(file, report, _junit_failures(file.parent / JUNIT_XML), _sample_times(report, file))
 
 
-def _need(data: Any, key: str, kind: type | tuple[type, ...], where: str, path: Path) -> Any:
-    name = f"{where}.{key}" if where else key
-    if not isinstance(data, dict):
-        raise ReportError(path, where or "(top level)", f"must be an object, got {type(data).__name__}")
-    if key not in data:
-        raise ReportError(path, name, "is missing")
-    value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        expected = kind.__name__ if isinstance(kind, type) else "number"
-        raise ReportError(path, name, f"must be {expected}, got {value!r}")
-    return value
-
-
 def load_benchmarks(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A pytest-benchmark JSON (``--benchmark-json``), checked for what the comparison reads."""
     file = Path(path)
@@ -184,14 +171,14 @@ def load_benchmarks(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ReportError(file, "", f"cannot be read ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
         raise ReportError(file, "", f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    _need(data, "machine_info", dict, "", file)
-    for i, bench in enumerate(_need(data, "benchmarks", list, "", file)):
+    need_field(data, "machine_info", dict, "", file)
+    for i, bench in enumerate(need_field(data, "benchmarks", list, "", file)):
         where = f"benchmarks[{i}]"
-        _need(bench, "fullname", str, where, file)
-        stats = _need(bench, "stats", dict, where, file)
+        need_field(bench, "fullname", str, where, file)
+        stats = need_field(bench, "stats", dict, where, file)
         for key in ("median", "iqr"):
-            _need(stats, key, (int, float), f"{where}.stats", file)
-        _need(stats, "rounds", int, f"{where}.stats", file)
+            need_field(stats, key, (int, float), f"{where}.stats", file)
+        need_field(stats, "rounds", int, f"{where}.stats", file)
     return data
 
 

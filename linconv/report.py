@@ -29,6 +29,7 @@ __all__ = [
     "REPORT_MD",
     "REPORT_PNG",
     "SCHEMA_VERSION",
+    "need_field",
     "ReportError",
     "build_report",
     "environment",
@@ -236,7 +237,9 @@ def build_report(
 _NUMBER = (int, float)
 
 
-def _need(data: dict, key: str, kind: type | tuple[type, ...], where: str, path: str) -> Any:
+def need_field(data: Any, key: str, kind: type | tuple[type, ...], where: str, path: str | os.PathLike[str]) -> Any:
+    """``data[key]`` if ``data`` is an object holding a ``kind`` there (a number may be "inf"/"nan"),
+    else a ReportError naming the file and the field."""
     name = f"{where}.{key}" if where else key
     if not isinstance(data, dict):
         raise ReportError(path, where or "(top level)", f"must be an object, got {type(data).__name__}")
@@ -267,40 +270,40 @@ _ROW_NUMBERS = {
 def validate_report(data: Any, path: str | os.PathLike[str] = "<report>") -> dict[str, Any]:
     """Check the fields the renderers and a gate rely on; raise ReportError naming the first bad one."""
     path = str(path)
-    version = _need(data, "schema_version", int, "", path)
+    version = need_field(data, "schema_version", int, "", path)
     if version != SCHEMA_VERSION:
         raise ReportError(path, "schema_version", f"is {version}; this linconv reads version {SCHEMA_VERSION}")
-    env = _need(data, "environment", dict, "", path)
+    env = need_field(data, "environment", dict, "", path)
     for key in ("torch", "python", "hypothesis_profile"):
-        _need(env, key, str, "environment", path)
-    _need(env, "threads", int, "environment", path)
-    machine = _need(data, "machine", dict, "", path)
-    _need(machine, "fingerprint", str, "machine", path)
-    for name, entry in _need(data, "relations", dict, "", path).items():
+        need_field(env, key, str, "environment", path)
+    need_field(env, "threads", int, "environment", path)
+    machine = need_field(data, "machine", dict, "", path)
+    need_field(machine, "fingerprint", str, "machine", path)
+    for name, entry in need_field(data, "relations", dict, "", path).items():
         where = f"relations.{name}"
-        _need(entry, "formulations", list, where, path)
-        totals = _need(entry, "totals", dict, where, path)
+        need_field(entry, "formulations", list, where, path)
+        totals = need_field(entry, "totals", dict, where, path)
         for key in ("examples", "violations"):
-            _need(totals, key, int, f"{where}.totals", path)
-        _need(totals, "worst_ratio", float, f"{where}.totals", path)
-        for i, row in enumerate(_need(entry, "by_device_dtype", list, where, path)):
+            need_field(totals, key, int, f"{where}.totals", path)
+        need_field(totals, "worst_ratio", float, f"{where}.totals", path)
+        for i, row in enumerate(need_field(entry, "by_device_dtype", list, where, path)):
             for key in ("device", "dtype"):
-                _need(row, key, str, f"{where}.by_device_dtype[{i}]", path)
+                need_field(row, key, str, f"{where}.by_device_dtype[{i}]", path)
             for key in ("examples", "violations", "exact"):
-                _need(row, key, int, f"{where}.by_device_dtype[{i}]", path)
-            _need(row, "worst_ratio", float, f"{where}.by_device_dtype[{i}]", path)
+                need_field(row, key, int, f"{where}.by_device_dtype[{i}]", path)
+            need_field(row, "worst_ratio", float, f"{where}.by_device_dtype[{i}]", path)
     for table in ("timings", "ratios"):
-        for i, row in enumerate(_need(data, table, list, "", path)):
+        for i, row in enumerate(need_field(data, table, list, "", path)):
             for key in _ROW_STRINGS[table]:
-                _need(row, key, str, f"{table}[{i}]", path)
+                need_field(row, key, str, f"{table}[{i}]", path)
             for key in _ROW_NUMBERS[table]:
-                _need(row, key, float, f"{table}[{i}]", path)
-            _need(row, "count", int, f"{table}[{i}]", path)
-    for i, sample in enumerate(_need(data, "samples", list, "", path)):
+                need_field(row, key, float, f"{table}[{i}]", path)
+            need_field(row, "count", int, f"{table}[{i}]", path)
+    for i, sample in enumerate(need_field(data, "samples", list, "", path)):
         for key in ("relation", "device", "dtype"):
-            _need(sample, key, str, f"samples[{i}]", path)
-        _need(sample, "size", int, f"samples[{i}]", path)
-        _need(sample, "times", dict, f"samples[{i}]", path)
+            need_field(sample, key, str, f"samples[{i}]", path)
+        need_field(sample, "size", int, f"samples[{i}]", path)
+        need_field(sample, "times", dict, f"samples[{i}]", path)
     return data
 
 
