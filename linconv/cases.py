@@ -35,7 +35,7 @@ DTYPES: dict[str, torch.dtype] = {
 }
 VALUE_KINDS = ("normal", "integer", "positive", "wide")
 MEMORY_FORMATS = ("contiguous", "channels_last")
-INPUT_VIEWS = ("dense", "strided")
+INPUT_VIEWS = ("dense", "strided", "size1_strides")
 
 # Largest magnitude of the small integers drawn in the exact lane, per dtype. Chosen so that
 # typical sums stay below 2**precision (bfloat16: 8 bits, float16: 11, float32: 24); the check
@@ -74,7 +74,9 @@ class Case:
     """One example: a geometry plus how its numbers are made and laid out.
 
     ``head_features`` > 0 adds a ``Linear(out_features, head_features)`` after the conv (the
-    composition relation). ``input_view='strided'`` hands the formulations a non-contiguous view.
+    composition relation). ``input_view='strided'`` hands the formulations a non-contiguous view;
+    ``'size1_strides'`` the dense tensor with non-canonical strides on its size-1 dimensions (legal,
+    never used to address an element, and what ``img.permute(2, 0, 1).unsqueeze(0)`` produces).
     """
 
     geometry: ConvGeometry
@@ -204,6 +206,15 @@ class Case:
         fmt = torch.channels_last if self.memory_format == "channels_last" else torch.contiguous_format
         if self.input_view == "dense":
             return x.contiguous(memory_format=fmt)
+        if self.input_view == "size1_strides":
+            # half the canonical stride on every size-1 dimension (the batch stride of an N=1
+            # batch, the row stride of a one-row image): same elements, unusual metadata
+            dense = x.contiguous(memory_format=fmt)
+            strides = tuple(
+                max(1, stride // 2) if size == 1 else stride
+                for size, stride in zip(dense.shape, dense.stride(), strict=True)
+            )
+            return dense.as_strided(dense.shape, strides)
         # A view into a tensor twice as wide, every other column: same values, non-unit strides.
         n, c, h, w = x.shape
         base = torch.zeros((n, c, h, 2 * w), dtype=x.dtype, device=x.device).contiguous(memory_format=fmt)

@@ -180,11 +180,14 @@ def _workload(
 
 
 def float64_cpu(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", torch.float64)
+    """A float64, CPU, contiguous copy: the reference runs on the canonical layout, so that a
+    layout bug in torch (a channels_last or unusual-stride path) cannot hide in the reference too
+    (docs/robustness.md: torch 2.13's float64 grouped conv with a non-canonical batch stride)."""
+    return t.detach().to("cpu", torch.float64).contiguous()
 
 
 def _absfloat64_cpu(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().to("cpu", torch.float64).abs()
+    return float64_cpu(t).abs()
 
 
 def input_rounding(case: Case, ops: tuple[str, ...]) -> float:

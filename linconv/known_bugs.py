@@ -104,6 +104,21 @@ class OneDnnAmxBf16PaddingOnlyTap(KnownBug):
 
 
 @dataclass(frozen=True)
+class GroupedConvWeightGradSize1Strides(KnownBug):
+    def matches(self, case: Case) -> bool:
+        g = case.geometry
+        return (
+            case.device == "cpu"
+            and case.dtype in ("float64", "bfloat16", "float16")
+            and case.input_view == "size1_strides"
+            and case.memory_format == "channels_last"
+            and g.groups > 1
+            and g.in_per_group >= 2
+            and 1 in (g.batch, g.height, g.width)
+        )
+
+
+@dataclass(frozen=True)
 class OneDnnAmxBf16StridedSingleColumn(KnownBug):
     def matches(self, case: Case) -> bool:
         g = case.geometry
@@ -180,6 +195,30 @@ for _ in range(20):  # the segmentation fault of the grid, last: it ends the pro
 sys.exit(1 if wrong else 0)
 """
 
+# Found by a benign perturbation of the fault benchmark (earlier session, AMD EPYC), reproduced
+# here (Xeon, 2026-11-30) and drawn by the properties since input_view 'size1_strides': a grouped
+# conv (>= 2 input channels per group) with a channels_last weight and a channels_last input whose
+# size-1 dimension has a non-canonical stride (batch stride of an N=1 input) computes a wrong
+# weight gradient on the CPU. Grid of 1,500 float64 convs, N=1, half the canonical batch stride:
+# 312 of 414 such convs wrong, none with a contiguous weight, groups=1 or one channel per group.
+# float64 on every CPU seen (ATen's kernel); bfloat16/float16 on the AVX2 EPYC, not on this Xeon.
+_GROUPED_SIZE1_STRIDES = """
+import sys, torch, torch.nn.functional as F
+torch.manual_seed(0)
+x0 = torch.randn(1, 4, 3, 3, dtype=torch.float64)
+w0 = torch.randn(4, 2, 2, 2, dtype=torch.float64)
+x = torch.empty_strided((1, 4, 3, 3), (18, 1, 12, 4), dtype=torch.float64).copy_(x0)  # batch stride 18, not 36
+w = w0.contiguous(memory_format=torch.channels_last)
+grads = []
+for xi, wi in ((x, w), (x0, w0)):
+    xi, wi = xi.detach().requires_grad_(), wi.detach().requires_grad_()
+    F.conv2d(xi, wi, groups=2).sum().backward()
+    grads.append(wi.grad)
+error = float((grads[0] - grads[1]).abs().max())
+print("weight gradient difference:", error)
+sys.exit(1 if error > 1e-9 else 0)
+"""
+
 KNOWN_BUGS: tuple[KnownBug, ...] = (
     OneDnn1x1BackwardWeights(
         name="onednn-1x1-bwd-weights-nhwc-small-ic",
@@ -203,6 +242,16 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         observed_on=("2.13.0",),
         reproducer=_ONEDNN_AMX_BF16_PADDING_TAP,
         observed_cpu_flags=("amx_bf16",),
+    ),
+    GroupedConvWeightGradSize1Strides(
+        name="grouped-conv-bwd-weight-size1-strides-channels-last",
+        link="docs/robustness.md#known-upstream-bugs (no upstream report found)",
+        summary="grouped conv2d weight gradient on the CPU with a channels_last weight and a channels_last "
+        "input whose size-1 dimension has a non-canonical stride: wrong values (float64 everywhere; "
+        "bfloat16/float16 on AVX2)",
+        kind="wrong result",
+        observed_on=("2.13.0",),
+        reproducer=_GROUPED_SIZE1_STRIDES,
     ),
     OneDnnAmxBf16StridedSingleColumn(
         name="onednn-amx-bf16-conv-fwd-strided-single-column",

@@ -23,5 +23,6 @@ def memory_formats() -> st.SearchStrategy[str]:
 
 
 def input_views() -> st.SearchStrategy[str]:
-    """'dense' or 'strided' (a non-contiguous view: every other column of a wider tensor)."""
+    """'dense', 'strided' (a non-contiguous view: every other column of a wider tensor) or
+    'size1_strides' (non-canonical strides on size-1 dimensions: docs/robustness.md)."""
     return st.sampled_from(INPUT_VIEWS)

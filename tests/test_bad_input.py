@@ -363,7 +363,7 @@ CASE_ERRORS = [
     ),
     (
         lambda: Case(G(1, 1, 1, 1, 1), input_view="transposed"),
-        "input_view must be one of ('dense', 'strided'), got 'transposed'",
+        "input_view must be one of ('dense', 'strided', 'size1_strides'), got 'transposed'",
     ),
     (lambda: Case(G(1, 1, 1, 1, 1), head_features=-1), "head_features must be an int >= 0, got -1"),
     (lambda: Case(G(1, 1, 1, 1, 1), seed=-1), "seed must be an int in [0, 2**63), got -1"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from linconv.cases import Case
+from linconv.check import run_relation
 from linconv.geometry import ConvGeometry
 from linconv.known_bugs import KNOWN_BUGS, avoided_bug, cpu_flags, known_crash
 
@@ -59,3 +60,33 @@ def test_padding_only_tap_signature() -> None:
     # replicate padding is applied by linconv before the conv: the conv itself sees no padding
     replicate = ConvGeometry(1, 1, 1, 2, 2, (1, 2), (1, 2), (0, 1), padding_mode="replicate")
     assert not bug.matches(Case(replicate, dtype="bfloat16"))
+
+
+GROUPED_CASE = Case(
+    ConvGeometry(1, 4, 4, 3, 3, (2, 2), groups=2),
+    dtype="float64",
+    memory_format="channels_last",
+    input_view="size1_strides",
+)
+
+
+def test_grouped_size1_strides_signature() -> None:
+    bug = _bug("grouped-conv-bwd-weight-size1-strides-channels-last")
+    assert bug.matches(GROUPED_CASE)
+    assert not bug.matches(Case(GROUPED_CASE.geometry, dtype="float32", memory_format="channels_last",
+                                input_view="size1_strides"))  # fmt: skip
+    assert not bug.matches(Case(GROUPED_CASE.geometry, dtype="float64", memory_format="channels_last"))
+    depthwise = ConvGeometry(1, 4, 4, 3, 3, (2, 2), groups=4)  # one input channel per group: right
+    assert not bug.matches(Case(depthwise, dtype="float64", memory_format="channels_last", input_view="size1_strides"))
+
+
+def test_reference_runs_on_the_canonical_layout() -> None:
+    """The float64 reference is computed from contiguous copies: a layout bug shows in the formulation
+    that runs the unusual layout (conv2d), not in the ones that agree with the mathematics."""
+    result = run_relation("general_conv", GROUPED_CASE)
+    wrong = {(c.formulation, c.tensor) for c in result.violations}
+    if "2.13.0" in _bug("grouped-conv-bwd-weight-size1-strides-channels-last").observed_on and wrong:
+        assert wrong == {("conv2d", "grad weight")}
+    for c in result.comparisons:
+        if c.formulation in ("unfold_matmul", "dense_linear"):
+            assert c.ok, c.describe()
