@@ -23,10 +23,12 @@ import sys
 from dataclasses import dataclass
 
 import torch
+from hypothesis import assume, event
 
 from linconv.cases import Case
+from linconv.devices import supports_dtype
 
-__all__ = ["KNOWN_BUGS", "KnownBug", "avoided_bug", "cpu_flags", "known_crash", "run_reproducer"]
+__all__ = ["KNOWN_BUGS", "KnownBug", "avoided_bug", "cpu_flags", "known_crash", "on_device", "run_reproducer"]
 
 
 @functools.cache
@@ -312,6 +314,21 @@ def avoided_bug(case: Case, torch_version: str | None = None) -> KnownBug | None
     if crash is not None:
         return crash
     return next((k for k in KNOWN_BUGS if k.kind != "crash" and k.expected_here(version) and k.matches(case)), None)
+
+
+def on_device(case: Case, device: str) -> Case:
+    """Inside a Hypothesis test (the properties, calibration, the fault benchmark): the case on
+    ``device``. Examples the device cannot represent (float64 on MPS) are rejected, and so are
+    inputs of a known upstream bug (:func:`avoided_bug`): a crash would kill the run instead of
+    failing one example, and a known wrong result would fail every run that draws it, hide what
+    else the search finds, swamp calibration data or be "caught" for the wrong reason."""
+    assume(supports_dtype(device, case.torch_dtype))
+    placed = case.on(device)
+    bug = avoided_bug(placed)
+    if bug is not None:
+        event(f"avoided known {bug.kind} {bug.name} ({bug.link})")
+        assume(False)
+    return placed
 
 
 def run_reproducer(bug: KnownBug, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:

@@ -116,8 +116,8 @@ def precision_of(
     )
 
 
-def _relative(precision: Precision, reduction_length: int) -> float:
-    k = max(int(reduction_length), 1)
+def _relative(precision: Precision, k: int) -> float:
+    """The relative terms of the bound for a sum of ``k >= 1`` terms."""
     return precision.u_mid + precision.u_in + math.sqrt(k) * precision.u_acc + precision.u_part
 
 

@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import assume, event, note, target
+from hypothesis import event, note, target
 
 from linconv import capture
 from linconv.cases import Case
 from linconv.check import RelationResult, RelationViolation, run_relation
-from linconv.devices import supports_dtype
-from linconv.known_bugs import avoided_bug
+from linconv.known_bugs import on_device
 from linconv.relations import Relation
 from linconv.session import SESSION
 
 __all__ = ["on_device", "verify", "verify_violated"]
-
-
-def on_device(case: Case, device: str) -> Case:
-    """The case on ``device``; examples the device cannot represent (float64 on MPS) are rejected,
-    and so are inputs of a known upstream bug (tracked in properties/test_known_bugs.py): a crash
-    would kill the run instead of failing one example, and a known wrong result would fail every
-    run that draws it and hide what else the search finds."""
-    assume(supports_dtype(device, case.torch_dtype))
-    placed = case.on(device)
-    bug = avoided_bug(placed)
-    if bug is not None:
-        event(f"avoided known {bug.kind} {bug.name} ({bug.link})")
-        assume(False)
-    return placed
 
 
 def _observe(relation: str, result: RelationResult) -> None:
