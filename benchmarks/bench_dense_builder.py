@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from linconv.converters import dense_conv_weight
-from linconv.geometry import ConvGeometry
+from linconv.core.geometry import ConvGeometry
 
 # A fixed table, so that runs (and torch versions) compare like with like.
 GEOMETRIES = {
-    "3x3 16->16 14x14 zeros pad 1": ConvGeometry(1, 16, 16, 14, 14, kernel=3, padding=1),
+    "3x3 16->16 14x14 zeros pad 1": ConvGeometry(1, 16, 16, (14, 14), kernel=3, padding=1),
     "3x3 16->16 14x14 stride 2 reflect pad 1": ConvGeometry(
-        1, 16, 16, 14, 14, kernel=3, stride=2, padding=1, padding_mode="reflect"
+        1, 16, 16, (14, 14), kernel=3, stride=2, padding=1, padding_mode="reflect"
     ),
-    "3x3 32->32 8x8 groups 8 zeros pad 1": ConvGeometry(1, 32, 32, 8, 8, kernel=3, padding=1, groups=8),
+    "3x3 32->32 8x8 groups 8 zeros pad 1": ConvGeometry(1, 32, 32, (8, 8), kernel=3, padding=1, groups=8),
 }
 # One intra-op thread: the ratio is the measure, and on a shared machine several threads stall
 # at their barrier whenever one is descheduled (seen on 2 cores: timings in 8 ms steps).

@@ -20,8 +20,8 @@ import torch
 from benchmark_shapes import BATCHES, SHAPES, THREADS, prepared, train_batch
 from torch.utils.benchmark import timer as synchronized_clock
 
-from linconv.precision import read_flags
-from linconv.report import machine_identity
+from linconv.lanes.flags import read_flags
+from linconv.runreport import machine_identity
 from linconv.timing import problem_size
 
 _CASES = [
@@ -30,7 +30,7 @@ _CASES = [
     for phase in ("forward", "backward")
     for batch in (BATCHES if phase == "forward" else (train_batch(),))
     for variant, v in spec.variants.items()
-    if phase == "forward" or v.fn is not None
+    if phase == "forward" or v.formulation
 ]
 
 

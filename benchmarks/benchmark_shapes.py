@@ -1,6 +1,6 @@
 """The fixed table of representative shapes that benchmarks/bench_formulations.py times and
 benchmarks/fidelity.py re-measures: each shape is one linear map and the formulations that compute
-it, taken from linconv.formulations (the code the properties check), plus "prebuilt" variants
+it, taken from the relation records (linconv.relations: the code the properties check), plus "prebuilt" variants
 that build their dense or fused weight once, outside the timed call, as a deployed model would.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from linconv import formulations as f
-from linconv.cases import Case, CaseTensors
 from linconv.converters import dense_conv_weight, fused_linear_parameters
-from linconv.geometry import ConvGeometry
+from linconv.core.cases import Case, CaseTensors, Params
+from linconv.core.geometry import ConvGeometry
+from linconv.relations import get
 from linconv.timing import timing_threads
 
 __all__ = ["BATCHES", "SHAPES", "THREADS", "Shape", "Variant", "prepared", "train_batch"]
@@ -39,10 +39,10 @@ Prepared = Callable[[], torch.Tensor]
 
 @dataclass(frozen=True)
 class Variant:
-    """One formulation of a shape's map: a linconv formulation on the case's tensors, or a
-    ``prebuild`` that turns them into a ready-to-call function (weights built once)."""
+    """One formulation of a shape's map: a formulation of the shape's relation (by name) on the
+    case's tensors, or a ``prebuild`` that turns them into a ready-to-call function (weights built once)."""
 
-    fn: f.Formulation | None = None
+    formulation: str = ""
     memory_format: str = "contiguous"
     prebuild: Callable[[CaseTensors, ConvGeometry], Callable[[torch.Tensor], torch.Tensor]] | None = None
 
@@ -58,6 +58,11 @@ class Shape:
     pair: tuple[str, str] = ("conv2d", "flatten_linear")
     notes: str = field(default="")
 
+    def fn(self, variant: str) -> Callable | None:
+        """The relation's formulation the variant runs (None for a prebuilt one)."""
+        name = self.variants[variant].formulation
+        return get(self.relation).formulations[name].fn if name else None
+
     def case(self, batch: int, variant: str) -> Case:
         return Case(
             replace(self.geometry, batch=batch),
@@ -69,9 +74,8 @@ class Shape:
 
 def _dense_prebuilt(t: CaseTensors, g: ConvGeometry) -> Callable[[torch.Tensor], torch.Tensor]:
     weight = dense_conv_weight(t.weight, g)
-    out_h, out_w = g.output_size()
-    bias = None if t.bias is None else t.bias.repeat_interleave(out_h * out_w)
-    return lambda x: F.linear(x.flatten(1), weight, bias).view(x.shape[0], g.out_channels, out_h, out_w)
+    bias = None if t.bias is None else t.bias.repeat_interleave(g.out_features // g.out_channels)
+    return lambda x: F.linear(x.flatten(1), weight, bias).view(x.shape[0], *g.output_shape[1:])
 
 
 def _fused_prebuilt(t: CaseTensors, g: ConvGeometry) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -83,8 +87,8 @@ def _heads(name: str, features: int, classes: int) -> Shape:
     return Shape(
         name,
         "full_kernel",
-        ConvGeometry(1, features, classes, 1, 1),
-        {"conv2d": Variant(f.conv2d_flat), "flatten_linear": Variant(f.flatten_linear)},
+        ConvGeometry(1, features, classes, (1, 1)),
+        {"conv2d": Variant("conv2d"), "flatten_linear": Variant("flatten_linear")},
         pair=("conv2d", "flatten_linear"),
         notes="a classifier head after global pooling: 1x1 conv on [N, C, 1, 1] vs Linear on [N, C]",
     )
@@ -98,20 +102,20 @@ SHAPES: dict[str, Shape] = {
         Shape(
             "[N,512,4,4] -> 5 classes",
             "full_kernel",
-            ConvGeometry(1, 512, 5, 4, 4, kernel=4),
-            {"conv2d": Variant(f.conv2d_flat), "flatten_linear": Variant(f.flatten_linear)},
+            ConvGeometry(1, 512, 5, (4, 4), kernel=4),
+            {"conv2d": Variant("conv2d"), "flatten_linear": Variant("flatten_linear")},
             pair=("conv2d", "flatten_linear"),
             notes="a full-kernel conv vs flatten + Linear",
         ),
         Shape(
             "1x1 256->256 at 14x14",
             "pointwise",
-            ConvGeometry(1, 256, 256, 14, 14),
+            ConvGeometry(1, 256, 256, (14, 14)),
             {
-                "conv2d": Variant(f.conv2d),
-                "conv2d channels_last": Variant(f.conv2d, "channels_last"),
-                "linear_over_channels": Variant(f.linear_over_channels),
-                "linear_over_channels channels_last": Variant(f.linear_over_channels, "channels_last"),
+                "conv2d": Variant("conv2d"),
+                "conv2d channels_last": Variant("conv2d", "channels_last"),
+                "linear_over_channels": Variant("linear_over_channels"),
+                "linear_over_channels channels_last": Variant("linear_over_channels", "channels_last"),
             },
             pair=("conv2d", "linear_over_channels"),
             notes="channels_last makes the NHWC permute of linear_over_channels a free view",
@@ -119,11 +123,11 @@ SHAPES: dict[str, Shape] = {
         Shape(
             "3x3 32->32 at 8x8 pad 1",
             "general_conv",
-            ConvGeometry(1, 32, 32, 8, 8, kernel=3, padding=1),
+            ConvGeometry(1, 32, 32, (8, 8), kernel=3, padding=1),
             {
-                "conv2d": Variant(f.conv2d),
-                "unfold_matmul": Variant(f.unfold_matmul),
-                "dense_linear": Variant(f.dense_linear),
+                "conv2d": Variant("conv2d"),
+                "unfold_matmul": Variant("unfold_matmul"),
+                "dense_linear": Variant("dense_linear"),
                 "dense_linear prebuilt": Variant(prebuild=_dense_prebuilt),
             },
             pair=("conv2d", "unfold_matmul"),
@@ -132,10 +136,10 @@ SHAPES: dict[str, Shape] = {
         Shape(
             "3x3 16->16 at 8x8 + Linear 1024->10",
             "composition",
-            ConvGeometry(1, 16, 16, 8, 8, kernel=3, padding=1),
+            ConvGeometry(1, 16, 16, (8, 8), kernel=3, padding=1),
             {
-                "conv_then_linear": Variant(f.conv_then_linear),
-                "fused_linear": Variant(f.fused_linear),
+                "conv_then_linear": Variant("conv_then_linear"),
+                "fused_linear": Variant("fused_linear"),
                 "fused_linear prebuilt": Variant(prebuild=_fused_prebuilt),
             },
             head_features=10,
@@ -153,22 +157,22 @@ def prepared(shape: Shape, batch: int, variant: str, phase: str = "forward") -> 
     case = shape.case(batch, variant)
     t = case.build()
     g = case.geometry
-    spec = shape.variants[variant]
-    params = f.Params(t.weight, t.bias, t.head_weight, t.head_bias)
+    spec, fn = shape.variants[variant], shape.fn(variant)
+    params = t.params
     if phase == "forward":
         if spec.prebuild is not None:
             apply = spec.prebuild(t, g)
             return lambda: _no_grad(apply, t.x)
-        return lambda: _no_grad(lambda x: spec.fn(x, params, g), t.x)
+        return lambda: _no_grad(lambda x: fn(x, params, g), t.x)
     if phase != "backward":
         raise ValueError(f"phase must be 'forward' or 'backward', got {phase!r}")
-    if spec.fn is None:
+    if fn is None:
         raise ValueError(f"{variant!r} of {shape.name!r} has no backward benchmark (prebuilt weights are constants)")
     tensors = (t.x, t.weight, t.bias, t.head_weight, t.head_bias)
     x, *rest = (None if v is None else v.detach().requires_grad_(True) for v in tensors)
-    grad_params = f.Params(*rest)
+    grad_params = Params(*rest)
     leaves = [v for v in (x, *rest) if v is not None]
-    y = spec.fn(x, grad_params, g)
+    y = fn(x, grad_params, g)
     upstream = case.upstream(tuple(y.shape))
     return lambda: torch.autograd.grad(y, leaves, upstream, retain_graph=True)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from linconv.precision import read_flags
-from linconv.report import machine_identity
+from linconv.lanes.flags import read_flags
+from linconv.runreport import machine_identity
 
 
 def pytest_benchmark_update_machine_info(config: Any, machine_info: dict[str, Any]) -> None:

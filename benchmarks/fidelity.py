@@ -27,8 +27,8 @@ import torch
 from benchmark_shapes import SHAPES, THREADS, prepared, train_batch
 from torch.utils.benchmark import Timer
 
-from linconv.check import run_relation
-from linconv.report import build_report, machine_identity
+from linconv.relations import run_relation
+from linconv.runreport import build_report, machine_identity
 from linconv.timing import Recorder
 
 # Shapes whose pair (Shape.pair: A, B) is compared; forward at the training batch.

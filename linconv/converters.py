@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from linconv.geometry import ConvGeometry
+from linconv.core.geometry import ConvGeometry
 
 __all__ = [
     "block_diagonal",
@@ -68,8 +68,7 @@ def _geometry(conv: nn.Conv2d, input_size: object, caller: str, batch: int = 1) 
             batch=batch,
             in_channels=conv.in_channels,
             out_channels=conv.out_channels,
-            height=height,
-            width=width,
+            size=(height, width),
             kernel=tuple(conv.kernel_size),
             stride=tuple(conv.stride),
             padding=padding,
@@ -184,44 +183,49 @@ def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry) -> torch.Ten
             f"{caller}: weight.shape must equal geometry.weight_shape {geometry.weight_shape}, "
             f"got {tuple(weight.shape)}"
         )
-    out_channels, in_per_group, kh, kw = geometry.weight_shape
-    groups, height, width = geometry.groups, geometry.height, geometry.width
-    out_h, out_w = geometry.output_size()
-    top, _, left, _ = geometry.pad_amounts()
-    sources_h, reads_h, distinct_h = _axis_taps(
-        height, out_h, kh, geometry.stride[0], geometry.dilation[0], top, geometry.padding_mode
-    )
-    sources_w, reads_w, distinct_w = _axis_taps(
-        width, out_w, kw, geometry.stride[1], geometry.dilation[1], left, geometry.padding_mode
-    )
-    device = weight.device
-    positions, reduction = out_h * out_w, in_per_group * kh * kw
+    rank, device = geometry.rank, weight.device
+    out_channels, in_per_group = geometry.weight_shape[:2]
+    groups, size, out, kernel = geometry.groups, geometry.size, geometry.output_size(), geometry.kernel
+    axes = [
+        _axis_taps(n, o, k, s, d, before, geometry.padding_mode)
+        for n, o, k, s, d, (before, _) in zip(
+            size, out, kernel, geometry.stride, geometry.dilation, geometry.pads(), strict=True
+        )
+    ]
+    positions, reduction = math.prod(out), geometry.reduction_length()
     per_group = (groups, out_channels // groups, positions, reduction)
 
-    # Column read by (group, i, j, c_in_group, p, q): c*H*W + h*W + w. It does not depend on the
-    # output channel within a group, so it is expanded (stride 0), never materialised, over that.
-    rows = torch.tensor(sources_h, device=device).view(1, out_h, 1, 1, kh, 1)
-    cols = torch.tensor(sources_w, device=device).view(1, 1, out_w, 1, 1, kw)
-    channels = torch.arange(groups * in_per_group, device=device).view(groups, 1, 1, in_per_group, 1, 1)
-    columns = channels * (height * width) + (rows * width + cols)
-    columns = columns.view(groups, 1, positions, reduction).expand(per_group)
+    # Column read by (group, output position o_1..o_r, c_in_group, tap k_1..k_r): c*prod(size) +
+    # sum_d source_d * prod(size[d+1:]). It does not depend on the output channel within a group,
+    # so it is expanded (stride 0), never materialised, over that.
+    def on_axis(values: list, d: int) -> torch.Tensor:
+        shape = [1] * (2 * rank + 1)
+        shape[d], shape[rank + 1 + d] = out[d], kernel[d]
+        return torch.tensor(values, device=device).view(shape)
+
+    columns = torch.arange(groups * in_per_group, device=device).view(groups, *[1] * rank, in_per_group, *[1] * rank)
+    columns = columns * math.prod(size)
+    for d, (sources, _, _) in enumerate(axes):
+        columns = columns + on_axis(sources, d).unsqueeze(0) * math.prod(size[d + 1 :])
+    columns = columns.reshape(groups, 1, positions, reduction).expand(per_group)
 
     flat_weight = weight.reshape(out_channels, reduction)
-    if all(reads_h) and all(reads_w):
+    if all(all(reads) for _, reads, _ in axes):
         values = flat_weight.reshape(groups, -1, 1, reduction).expand(per_group)
     else:
         # A tap on zero padding is parked on the nearest edge column, which a real tap may also write
         # (the rows then accumulate), and takes its value from an appended zero column: adding 0.0
         # changes nothing, where weight * mask would turn an inf weight into nan.
-        reads = torch.tensor(reads_h, device=device).view(out_h, 1, 1, kh, 1)
-        reads = reads & torch.tensor(reads_w, device=device).view(1, out_w, 1, 1, kw)
-        taps = torch.arange(reduction, device=device).view(in_per_group, kh, kw)
-        taps = torch.where(reads, taps, reduction).view(-1)
+        reads = torch.ones((1,) * (2 * rank + 1), dtype=torch.bool, device=device)
+        for d, (_, axis_reads, _) in enumerate(axes):
+            reads = reads & on_axis(axis_reads, d)
+        taps = torch.arange(reduction, device=device).view(1, *[1] * rank, in_per_group, *kernel)
+        taps = torch.where(reads, taps, reduction).reshape(-1)
         padded = torch.cat([flat_weight, flat_weight.new_zeros(out_channels, 1)], dim=1)
         values = padded.index_select(1, taps).view(per_group)
 
     dense = torch.zeros((*per_group[:3], geometry.in_features), dtype=weight.dtype, device=device)
-    if distinct_h and distinct_w:
+    if all(distinct for _, _, distinct in axes):
         # No two taps of a row share a column: plain assignment, measured ~20% faster than
         # scatter_add_ (113k entries, one CPU thread).
         dense.scatter_(3, columns, values)

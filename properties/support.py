@@ -1,39 +1,35 @@
-"""Glue between the relations and Hypothesis: run, steer the search, report, fail readably."""
+"""Glue between the relation registry and Hypothesis: one property per relation, each run through
+the same path — place the case on the device, measure, steer the search, record the example in
+the run report, fail readably and pin the case to the failure so the capture plugin keeps it."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 
-from hypothesis import event, note, target
+from hypothesis import assume, example, given, note
 
-from linconv import capture
-from linconv.cases import Case
-from linconv.check import RelationResult, RelationViolation, run_relation
-from linconv.known_bugs import on_device
-from linconv.relations import Relation
-from linconv.session import SESSION
+from linconv.core.cases import Case
+from linconv.corpus import capture
+from linconv.measure import RelationResult, RelationViolation
+from linconv.plugins.session import SESSION
+from linconv.relations import get
+from linconv.search.placement import on_device
+from linconv.search.steering import steer
 
-__all__ = ["on_device", "verify", "verify_violated"]
-
-
-def _observe(relation: str, result: RelationResult) -> None:
-    lane = "exact" if result.exact else "error model"
-    event(f"{result.case.dtype} / {lane}")
-    if math.isfinite(result.worst_ratio):  # target() rejects inf, which would mask the violation raised next
-        target(result.worst_ratio, label=f"{relation}: worst error/bound")
-    SESSION.record_result(result)
+__all__ = ["relation_property", "verify", "verify_violated"]
 
 
-def verify(relation: str | Relation, case: Case, device: str) -> RelationResult:
-    """Every formulation of ``relation`` within its error bound of the float64 reference."""
+def verify(name: str, case: Case, device: str) -> RelationResult:
+    """Every formulation of relation ``name`` within its error bound of the float64 reference."""
     __tracebackhide__ = True
+    relation = SESSION.relation(name)
     case = on_device(case, device)
-    name = relation if isinstance(relation, str) else relation.name
     note(f"reproduce: {case.reproduction(name)}")
     try:
-        result = run_relation(relation, case, observer=SESSION.observer)
-        _observe(result.relation, result)
-        if result.violations:
+        result = relation.run(case, observer=SESSION.observer if relation.timed else None)
+        steer(result)
+        SESSION.record(relation, result)
+        if not relation.holds(result):
             raise RelationViolation(result)
     except Exception as exc:  # pin the case to the failure: the regression plugin keeps the final one
         capture.remember(exc, name, case)
@@ -41,17 +37,39 @@ def verify(relation: str | Relation, case: Case, device: str) -> RelationResult:
     return result
 
 
-def verify_violated(relation: str | Relation, case: Case, device: str) -> RelationResult:
-    """Negative control: the relation must NOT hold on this case."""
+def verify_violated(name: str, case: Case, device: str) -> RelationResult:
+    """Negative control: relation ``name`` must NOT hold on this case (an example that cannot tell
+    the two maps apart is assumed away)."""
     __tracebackhide__ = True
+    relation = SESSION.relation(name)
+    control = relation.negative_control
+    assert control is not None, f"relation {name!r} is not a negative control"
     case = on_device(case, device)
-    result = run_relation(relation, case)
-    SESSION.record_result(result, expect_violation=True)
-    if not result.violations:
-        exc = AssertionError(
-            f"negative control '{result.relation}' did not fire: every formulation agreed with the "
-            f"reference within bound (worst ratio {result.worst_ratio:.3g}); case {case.to_json()}"
-        )
-        capture.remember(exc, result.relation, case, result)
+    assume(control.informative(case))
+    note(f"reproduce: {case.reproduction(name)}")
+    result = relation.run(case)
+    SESSION.record(relation, result)
+    if not relation.holds(result):
+        exc = AssertionError(relation.control_silent_message(result))
+        capture.remember(exc, name, case, result)
         raise exc
     return result
+
+
+def relation_property(name: str) -> Callable[..., None]:
+    """The property of relation ``name``: ``@given`` its strategy (plus its explicit examples),
+    checked on the ``device`` parameter with :func:`verify`, or :func:`verify_violated` for a
+    negative control."""
+    relation = get(name)
+    check = verify_violated if relation.negative_control is not None else verify
+
+    def test(case: Case, device: str) -> None:
+        check(name, case, device)
+
+    test.__doc__ = relation.statement
+    test.__name__ = test.__qualname__ = f"test_{name}"
+    test = given(case=relation.strategy())(test)
+    for case in relation.examples:
+        test = example(case=case)(test)
+    test.linconv_relation = name  # type: ignore[attr-defined]
+    return test

@@ -5,35 +5,20 @@ import torch
 from hypothesis import given
 
 from linconv import converters
-from linconv.converted import conv_module
-from linconv.formulations import Params
-from properties.support import on_device, verify
-from strategies import composition_cases, full_kernel_cases, general_cases, pointwise_cases
+from linconv.relations.converted import conv_module
+from linconv.search.placement import on_device
+from properties.support import relation_property
+from strategies import full_kernel_cases, pointwise_cases
 
-
-@given(case=pointwise_cases(max_stride=1))
-def test_conv1x1_to_linear_computes_the_conv(case, device):
-    verify("converted_pointwise", case, device)
-
-
-@given(case=full_kernel_cases())
-def test_full_kernel_conv_to_linear_computes_the_conv(case, device):
-    verify("converted_full_kernel", case, device)
-
-
-@given(case=general_cases())
-def test_conv_to_dense_linear_computes_the_conv(case, device):
-    verify("converted_dense", case, device)
-
-
-@given(case=composition_cases())
-def test_fuse_linear_after_conv_computes_the_composition(case, device):
-    verify("converted_fused", case, device)
+test_conv1x1_to_linear_computes_the_conv = relation_property("converted_pointwise")
+test_full_kernel_conv_to_linear_computes_the_conv = relation_property("converted_full_kernel")
+test_conv_to_dense_linear_computes_the_conv = relation_property("converted_dense")
+test_fuse_linear_after_conv_computes_the_composition = relation_property("converted_fused")
 
 
 def _conv(case):
     t = case.build()
-    return conv_module(Params(t.weight, t.bias), case.geometry)
+    return conv_module(t.params, case.geometry)
 
 
 def _assert_same_parameters(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -58,7 +43,7 @@ def test_full_kernel_round_trip_is_bit_identical(case, device):
     g = case.geometry
     conv = _conv(case)
     linear = converters.full_kernel_conv_to_linear(conv)
-    back = converters.linear_to_full_kernel_conv(linear, (g.in_channels, g.height, g.width))
+    back = converters.linear_to_full_kernel_conv(linear, (g.in_channels, *g.size))
     if conv.groups == 1:
         _assert_same_parameters(conv, back)
     _assert_same_parameters(linear, converters.full_kernel_conv_to_linear(back))

@@ -1,4 +1,4 @@
-"""Known upstream bugs (linconv/known_bugs.py): each reproducer still fails, in a subprocess,
+"""Known upstream bugs (linconv/known_bugs/): each reproducer still fails, in a subprocess,
 with the torch versions and on the CPUs it was seen on; when one stops failing the test says so,
 and where one fails on a CPU or torch not yet listed the test reports that as an expected failure
 naming what to add."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from linconv import corpus
-from linconv.regression_plugin import regressions_dir
-from linconv.replay import replay, xfail_reason
+from linconv.corpus.replay import replay, xfail_reason
+from linconv.plugins.regressions import regressions_dir
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

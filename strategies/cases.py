@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from linconv import config
-from linconv.cases import Case
-from linconv.geometry import ConvGeometry
+from linconv.core import config
+from linconv.core.cases import Case
+from linconv.core.geometry import ConvGeometry
 from strategies.dtypes import dtypes, input_views, memory_formats
 from strategies.geometry import conv_geometries, full_kernel_geometries, pointwise_geometries
 from strategies.values import value_kinds

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from linconv import config
-from linconv.cases import INPUT_VIEWS, MEMORY_FORMATS
+from linconv.core import config
+from linconv.core.cases import INPUT_VIEWS, MEMORY_FORMATS
 
 __all__ = ["dtypes", "input_views", "memory_formats"]
 

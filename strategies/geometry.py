@@ -1,7 +1,7 @@
 """Convolution geometries, valid by construction and inside the size budget.
 
 Dimensions are drawn in an order where each upper bound is derived from what was drawn before
-and from the budget (linconv.config.max_numel), so no example is rejected and none can exhaust
+and from the budget (linconv.core.config.max_numel), so no example is rejected and none can exhaust
 memory. Every draw's lower end is its simplest value, so shrinking moves toward a 1x1 conv on
 one channel.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from linconv import config
-from linconv.geometry import PADDING_MODES, ConvGeometry
+from linconv.core import config
+from linconv.core.geometry import PADDING_MODES, ConvGeometry
 
 __all__ = ["conv_geometries", "full_kernel_geometries", "pointwise_geometries"]
 
@@ -111,7 +111,9 @@ def conv_geometries(draw, *, max_numel: int | None = None, dense: bool = True) -
         )
     )
     bias = draw(st.booleans(), label="bias")
-    return ConvGeometry(batch, cin, cout, height, width, kernel, stride, padding, dilation, groups, padding_mode, bias)
+    return ConvGeometry(
+        batch, cin, cout, (height, width), kernel, stride, padding, dilation, groups, padding_mode, bias
+    )
 
 
 @st.composite
@@ -140,7 +142,7 @@ def pointwise_geometries(
         )
     )
     bias = draw(st.booleans(), label="bias")
-    return ConvGeometry(batch, cin, cout, height, width, (1, 1), stride, (0, 0), dilation, groups, "zeros", bias)
+    return ConvGeometry(batch, cin, cout, (height, width), (1, 1), stride, (0, 0), dilation, groups, "zeros", bias)
 
 
 @st.composite
@@ -163,4 +165,6 @@ def full_kernel_geometries(draw, *, max_numel: int | None = None, dense: bool = 
         )
     )
     bias = draw(st.booleans(), label="bias")
-    return ConvGeometry(batch, cin, cout, height, width, (height, width), stride, (0, 0), (1, 1), groups, "zeros", bias)
+    return ConvGeometry(
+        batch, cin, cout, (height, width), (height, width), stride, (0, 0), (1, 1), groups, "zeros", bias
+    )

@@ -1,10 +1,10 @@
-"""Value kinds: how a case's numbers are drawn (see linconv.cases.Case._values)."""
+"""Value kinds: how a case's numbers are drawn (see linconv.core.cases.Case._values)."""
 
 from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from linconv.cases import VALUE_KINDS
+from linconv.core.cases import VALUE_KINDS
 
 __all__ = ["value_kinds"]
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from linconv.__main__ import main
-from linconv.cases import Case
-from linconv.config import parse_dtypes, parse_max_numel
-from linconv.devices import device_unavailable_reason
+from linconv.calibration import calibrated_relations
+from linconv.core.cases import Case
+from linconv.core.config import parse_dtypes, parse_max_numel
+from linconv.core.geometry import ConvGeometry
 from linconv.faults import all_faults
-from linconv.geometry import ConvGeometry
+from linconv.lanes.devices import device_unavailable_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,7 +118,7 @@ def test_faults_list_names_every_fault(capsys):
 
 # --- calibrate -----------------------------------------------------------------------------------
 
-_RELATIONS = "pointwise,full_kernel,general_conv,composition,classifier_head"
+_RELATIONS = ",".join(calibrated_relations())  # read from the registry: every relation marked calibrated
 
 
 @pytest.mark.parametrize(
@@ -275,7 +276,7 @@ def test_regressions_refuse_a_missing_default_dir(capsys, tmp_path, monkeypatch)
             ["--devices", "tpu"],
             "--devices: device must be one of ('cpu', 'cuda', 'mps') (optionally cuda:N), got 'tpu'",
         ),
-        (["--devices", ","], "--devices must name at least one device or 'all', got ','"),
+        (["--devices", ","], "--devices: must name at least one device (cpu, cuda, cuda:N, mps) or 'all', got ','"),
         (
             ["--dtypes", "float8"],
             "dtypes must be a comma-separated subset of float32,float64,bfloat16,float16, got 'float8'",
@@ -315,60 +316,64 @@ def test_pytest_option_rejects(option, message):
 
 G = ConvGeometry
 GEOMETRY_ERRORS = [
-    (lambda: G(0, 1, 1, 1, 1), "batch must be a positive int, got 0"),
-    (lambda: G(1, True, 1, 1, 1), "in_channels must be a positive int, got True"),
-    (lambda: G(1, 1, 1, 2.5, 1), "height must be a positive int, got 2.5"),
-    (lambda: G(1, 1, 1, 3, 3, kernel=(0, 1)), "kernel must be >= 1 in both dimensions, got (0, 1)"),
-    (lambda: G(1, 1, 1, 3, 3, kernel="3"), "kernel must be an int or a pair of ints, got '3'"),
-    (lambda: G(1, 1, 1, 3, 3, kernel=(1, 2, 3)), "kernel must be an int or a pair of ints, got (1, 2, 3)"),
-    (lambda: G(1, 1, 1, 3, 3, stride=True), "stride must be an int or a pair of ints, got True"),
-    (lambda: G(1, 1, 1, 3, 3, dilation=0), "dilation must be >= 1 in both dimensions, got (0, 0)"),
-    (lambda: G(1, 4, 6, 3, 3, groups=3), "groups=3 must divide in_channels=4 and out_channels=6"),
+    (lambda: G(0, 1, 1, (1, 1)), "batch must be a positive int, got 0"),
+    (lambda: G(1, True, 1, (1, 1)), "in_channels must be a positive int, got True"),
+    (lambda: G(1, 1, 1, (2.5, 1)), "size must be 1 to 3 positive ints (the spatial input size), got (2.5, 1)"),
+    (lambda: G(1, 1, 1, (1, 1, 1, 1)), "size must be 1 to 3 positive ints (the spatial input size), got (1, 1, 1, 1)"),
+    (lambda: G(1, 1, 1, (0, 3)), "size must be positive in every dimension, got (0, 3)"),
+    (lambda: G(1, 1, 1, (3, 3), kernel=(0, 1)), "kernel must be >= 1 in every dimension, got (0, 1)"),
+    (lambda: G(1, 1, 1, (3, 3), kernel="3"), "kernel must be an int or 2 ints, got '3'"),
+    (lambda: G(1, 1, 1, (3, 3), kernel=(1, 2, 3)), "kernel must be an int or 2 ints, got (1, 2, 3)"),
+    (lambda: G(1, 1, 1, (3,), kernel=(1, 2)), "kernel must be an int, got (1, 2)"),
+    (lambda: G(1, 1, 1, (3, 3), stride=True), "stride must be an int or 2 ints, got True"),
+    (lambda: G(1, 1, 1, (3, 3), dilation=0), "dilation must be >= 1 in every dimension, got (0, 0)"),
+    (lambda: G(1, 4, 6, (3, 3), groups=3), "groups=3 must divide in_channels=4 and out_channels=6"),
     (
-        lambda: G(1, 1, 1, 3, 3, padding_mode="mirror"),
+        lambda: G(1, 1, 1, (3, 3), padding_mode="mirror"),
         "padding_mode must be one of ('zeros', 'reflect', 'replicate', 'circular'), got 'mirror'",
     ),
-    (lambda: G(1, 1, 1, 3, 3, padding="full"), "padding must be a pair of ints, 'same' or 'valid', got 'full'"),
+    (lambda: G(1, 1, 1, (3, 3), padding="full"), "padding must be ints, 'same' or 'valid', got 'full'"),
     (
-        lambda: G(1, 1, 1, 3, 3, kernel=3, padding="same", stride=2),
-        "padding='same' needs stride (1, 1) (torch refuses it), got (2, 2)",
+        lambda: G(1, 1, 1, (3, 3), kernel=3, padding="same", stride=2),
+        "padding='same' needs stride 1 (torch refuses it), got (2, 2)",
     ),
-    (lambda: G(1, 1, 1, 3, 3, padding=-1), "padding must be >= 0, got (-1, -1)"),
+    (lambda: G(1, 1, 1, (3, 3), padding=-1), "padding must be >= 0, got (-1, -1)"),
+    (lambda: G(1, 1, 1, (3, 3), bias=1), "bias must be true or false, got 1"),
     (
-        lambda: G(1, 1, 1, 3, 3, kernel=3, padding=3, padding_mode="reflect"),
+        lambda: G(1, 1, 1, (3, 3), kernel=3, padding=3, padding_mode="reflect"),
         "padding_mode='reflect' needs padding < input size, got padding (3, 3) for input 3x3",
     ),
     (
-        lambda: G(1, 1, 1, 3, 3, kernel=3, padding=4, padding_mode="circular"),
+        lambda: G(1, 1, 1, (3, 3), kernel=3, padding=4, padding_mode="circular"),
         "padding_mode='circular' needs padding <= input size, got padding (4, 4) for input 3x3",
     ),
     (
-        lambda: G(1, 1, 1, 3, 3, kernel=(2, 5), dilation=(1, 2)),
+        lambda: G(1, 1, 1, (3, 3), kernel=(2, 5), dilation=(1, 2)),
         "kernel (2, 5) with dilation (1, 2) does not fit input 3x3 padded by (0, 0): output would be 2x-5",
     ),
 ]
 CASE_ERRORS = [
     (lambda: Case({"batch": 1}), "geometry must be a ConvGeometry, got dict"),
     (
-        lambda: Case(G(1, 1, 1, 1, 1), dtype="float8"),
+        lambda: Case(G(1, 1, 1, (1, 1)), dtype="float8"),
         "dtype must be one of ('float32', 'float64', 'bfloat16', 'float16'), got 'float8'",
     ),
     (
-        lambda: Case(G(1, 1, 1, 1, 1), values="gaussian"),
+        lambda: Case(G(1, 1, 1, (1, 1)), values="gaussian"),
         "values must be one of ('normal', 'integer', 'positive', 'wide'), got 'gaussian'",
     ),
     (
-        lambda: Case(G(1, 1, 1, 1, 1), memory_format="nhwc"),
+        lambda: Case(G(1, 1, 1, (1, 1)), memory_format="nhwc"),
         "memory_format must be one of ('contiguous', 'channels_last'), got 'nhwc'",
     ),
     (
-        lambda: Case(G(1, 1, 1, 1, 1), input_view="transposed"),
+        lambda: Case(G(1, 1, 1, (1, 1)), input_view="transposed"),
         "input_view must be one of ('dense', 'strided', 'size1_strides'), got 'transposed'",
     ),
-    (lambda: Case(G(1, 1, 1, 1, 1), head_features=-1), "head_features must be an int >= 0, got -1"),
-    (lambda: Case(G(1, 1, 1, 1, 1), seed=-1), "seed must be an int in [0, 2**63), got -1"),
-    (lambda: Case(G(1, 1, 1, 1, 1), seed=2**63), "seed must be an int in [0, 2**63), got 9223372036854775808"),
-    (lambda: Case(G(1, 1, 1, 1, 1), seed="1"), "seed must be an int in [0, 2**63), got '1'"),
+    (lambda: Case(G(1, 1, 1, (1, 1)), head_features=-1), "head_features must be an int >= 0, got -1"),
+    (lambda: Case(G(1, 1, 1, (1, 1)), seed=-1), "seed must be an int in [0, 2**63), got -1"),
+    (lambda: Case(G(1, 1, 1, (1, 1)), seed=2**63), "seed must be an int in [0, 2**63), got 9223372036854775808"),
+    (lambda: Case(G(1, 1, 1, (1, 1)), seed="1"), "seed must be an int in [0, 2**63), got '1'"),
     (lambda: Case.from_dict([1]), "a case must be an object with a 'geometry' field"),
     (lambda: Case.from_dict({"dtype": "float32"}), "a case must be an object with a 'geometry' field"),
 ]
@@ -393,11 +398,11 @@ def test_construction_error(build, message):
 
 
 def test_geometry_from_dict_names_an_unknown_or_missing_field():
-    fields = {"batch": 1, "in_channels": 1, "out_channels": 1, "height": 1, "width": 1}
+    fields = {"batch": 1, "in_channels": 1, "out_channels": 1, "size": [1, 1]}
     with pytest.raises(ValueError, match=r"^geometry has unknown field\(s\) \['colour'\]; known: \['batch', "):
         G.from_dict({**fields, "colour": 3})
-    with pytest.raises(ValueError, match=r"^geometry is missing required field\(s\) \['width'\]$"):
-        G.from_dict({k: v for k, v in fields.items() if k != "width"})
+    with pytest.raises(ValueError, match=r"^geometry is missing required field\(s\) \['size'\]$"):
+        G.from_dict({k: v for k, v in fields.items() if k != "size"})
     with pytest.raises(ValueError, match=r"^case has unknown field\(s\) \['colour'\]; known: \['geometry', "):
         Case.from_dict({"geometry": fields, "colour": 1})
 

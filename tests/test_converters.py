@@ -25,7 +25,7 @@ from linconv.converters import (
     linear_to_conv1x1,
     linear_to_full_kernel_conv,
 )
-from linconv.geometry import ConvGeometry
+from linconv.core.geometry import ConvGeometry
 from strategies.geometry import conv_geometries
 
 # torch's own note that it pads a copy of the input for 'same' with an even kernel: not under test.
@@ -85,11 +85,11 @@ def storage(t: torch.Tensor) -> int:
 
 # Each padding mode, 'same' with a non-square dilated kernel, groups with stride: always run.
 CORNER_GEOMETRIES = [
-    ConvGeometry(2, 4, 6, 5, 7, (3, 2), (1, 1), "same", (2, 1), 2, "reflect"),
-    ConvGeometry(1, 3, 3, 4, 6, (3, 3), (2, 3), (2, 1), (1, 2), 3, "circular"),
-    ConvGeometry(1, 2, 4, 3, 5, (2, 3), (1, 2), (2, 2), (1, 1), 1, "replicate"),
-    ConvGeometry(2, 2, 2, 6, 4, (3, 3), (3, 1), (3, 1), (2, 1), 1, "zeros"),
-    ConvGeometry(1, 2, 3, 5, 5, (3, 3), (2, 2), "valid", (1, 1), 1, "zeros"),
+    ConvGeometry(2, 4, 6, (5, 7), (3, 2), (1, 1), "same", (2, 1), 2, "reflect"),
+    ConvGeometry(1, 3, 3, (4, 6), (3, 3), (2, 3), (2, 1), (1, 2), 3, "circular"),
+    ConvGeometry(1, 2, 4, (3, 5), (2, 3), (1, 2), (2, 2), (1, 1), 1, "replicate"),
+    ConvGeometry(2, 2, 2, (6, 4), (3, 3), (3, 1), (3, 1), (2, 1), 1, "zeros"),
+    ConvGeometry(1, 2, 3, (5, 5), (3, 3), (2, 2), "valid", (1, 1), 1, "zeros"),
 ]
 
 
@@ -141,7 +141,7 @@ def test_dense_weight_keeps_dtype_and_device_for_any_layout(g: ConvGeometry, dty
 
 
 def test_dense_weight_tap_on_zero_padding_adds_nothing_even_for_inf() -> None:
-    g = ConvGeometry(1, 1, 1, 2, 2, kernel=3, padding=1)
+    g = ConvGeometry(1, 1, 1, (2, 2), kernel=3, padding=1)
     weight = torch.zeros(g.weight_shape)
     weight[0, 0, 0, 0] = float("inf")  # reads input (i-1, j-1): real only for output (1, 1)
     dense = dense_conv_weight(weight, g)
@@ -156,10 +156,10 @@ def test_dense_weight_tap_on_zero_padding_adds_nothing_even_for_inf() -> None:
 def test_conv_geometry_reads_every_field_of_the_module() -> None:
     conv = nn.Conv2d(6, 4, (3, 2), padding="same", dilation=(2, 1), groups=2, bias=False, padding_mode="reflect")
     assert conv_geometry(conv, (5, 7), batch=3) == ConvGeometry(
-        3, 6, 4, 5, 7, (3, 2), (1, 1), "same", (2, 1), 2, "reflect", False
+        3, 6, 4, (5, 7), (3, 2), (1, 1), "same", (2, 1), 2, "reflect", False
     )
     conv = nn.Conv2d(2, 3, 3, stride=(2, 1), padding=(1, 0))
-    assert conv_geometry(conv, [6, 4]) == ConvGeometry(1, 2, 3, 6, 4, (3, 3), (2, 1), (1, 0), bias=True)
+    assert conv_geometry(conv, [6, 4]) == ConvGeometry(1, 2, 3, (6, 4), (3, 3), (2, 1), (1, 0), bias=True)
 
 
 # --- converters: same outputs ---------------------------------------------------------------
@@ -198,7 +198,7 @@ def test_full_kernel_conv_equals_linear_on_flattened_input(groups: int, stride: 
 def test_dense_linear_equals_conv(g: ConvGeometry, seed: int) -> None:
     conv = conv_of(g, integers(g.weight_shape, seed), integers((g.out_channels,), seed + 1) if g.bias else None)
     x = integers(g.input_shape, seed + 2)
-    linear = conv_to_dense_linear(conv, (g.height, g.width))
+    linear = conv_to_dense_linear(conv, g.size)
     assert torch.equal(linear(x.flatten(1)).view(g.output_shape), conv(x))
 
 
@@ -208,7 +208,7 @@ def test_linear_after_conv_fuses_to_one_linear(g: ConvGeometry, conv_bias: bool,
     conv = conv_of(g, integers(g.weight_shape, 5), integers((g.out_channels,), 6) if conv_bias else None)
     linear = integer_parameters(nn.Linear(g.out_features, 5, bias=linear_bias, dtype=F64), 7)
     x = integers(g.input_shape, 9)
-    fused = fuse_linear_after_conv(conv, linear, (g.height, g.width))
+    fused = fuse_linear_after_conv(conv, linear, g.size)
     assert (fused.bias is None) == (not conv_bias and not linear_bias)
     assert torch.equal(fused(x.flatten(1)), linear(conv(x).flatten(1)))
 
@@ -218,7 +218,7 @@ def test_fused_weight_is_the_float64_product_rounded_once() -> None:
     torch.manual_seed(0)
     conv = conv_of(g, torch.randn(g.weight_shape), torch.randn(g.out_channels))
     linear = nn.Linear(g.out_features, 3)
-    fused = fuse_linear_after_conv(conv, linear, (g.height, g.width))
+    fused = fuse_linear_after_conv(conv, linear, g.size)
     dense = dense_conv_weight(conv.weight.detach().double(), g)
     head = linear.weight.detach().double()
     bias = head @ conv.bias.detach().double().repeat_interleave(g.out_features // g.out_channels)
@@ -283,17 +283,17 @@ def test_result_keeps_dtype_device_requires_grad_and_owns_its_parameters(
 _CONV3 = nn.Conv2d(2, 8, 3)  # on 5x5 input: output 8x3x3, O*Ho*Wo = 72
 _BAD_ARGUMENTS = [
     (
-        lambda: dense_conv_weight([1.0], ConvGeometry(1, 1, 1, 1, 1)),
+        lambda: dense_conv_weight([1.0], ConvGeometry(1, 1, 1, (1, 1))),
         TypeError,
         "dense_conv_weight: weight must be a torch.Tensor, got list",
     ),
     (
         lambda: dense_conv_weight(torch.zeros(1, 1, 1, 1), {"kernel": 1}),
         TypeError,
-        "dense_conv_weight: geometry must be a linconv.geometry.ConvGeometry, got dict",
+        "dense_conv_weight: geometry must be a linconv.core.geometry.ConvGeometry, got dict",
     ),
     (
-        lambda: dense_conv_weight(torch.zeros(4, 1, 3, 3), ConvGeometry(1, 2, 4, 5, 5, kernel=3)),
+        lambda: dense_conv_weight(torch.zeros(4, 1, 3, 3), ConvGeometry(1, 2, 4, (5, 5), kernel=3)),
         ValueError,
         "dense_conv_weight: weight.shape must equal geometry.weight_shape (4, 2, 3, 3), got (4, 1, 3, 3)",
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -12,13 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from linconv import capture, corpus, replay
-from linconv.cases import Case
-from linconv.check import Comparison, RelationResult, RelationViolation, run_relation
-from linconv.corpus import CorpusError, Regression
-from linconv.formulations import linear_over_channels
-from linconv.geometry import ConvGeometry
-from linconv.relations import RELATIONS
+from linconv import corpus
+from linconv.core.cases import Case
+from linconv.core.geometry import ConvGeometry
+from linconv.corpus import CorpusError, Regression, capture, replay
+from linconv.measure import Comparison, RelationResult, RelationViolation
+from linconv.relations import registered, run_relation
+from linconv.relations.pointwise import POINTWISE, linear_over_channels
 
 try:
     from builtins import ExceptionGroup
@@ -26,8 +27,8 @@ except ImportError:  # Python 3.10: the backport Hypothesis depends on
     from exceptiongroup import ExceptionGroup
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = Case(ConvGeometry(1, 2, 3, 2, 2), seed=7)
-BATCH_ONE_HEAD = Case(ConvGeometry(1, 512, 5, 4, 4, kernel=(4, 4)), seed=1)
+TINY = Case(ConvGeometry(1, 2, 3, (2, 2)), seed=7)
+BATCH_ONE_HEAD = Case(ConvGeometry(1, 512, 5, (4, 4), kernel=(4, 4)), seed=1)
 
 
 def drop_bias_at_batch_one(x, p, g):
@@ -36,10 +37,19 @@ def drop_bias_at_batch_one(x, p, g):
     return y - p.bias.view(1, -1, 1, 1) if g.batch == 1 and p.bias is not None else y
 
 
+# A relation registered for a test: the pointwise relation under another name, broken or not.
+TOY = "pointwise_under_test"
+
+
+def toy(formulation: str | None = None, fn=None):
+    relation = POINTWISE if formulation is None else POINTWISE.with_formulation(formulation, fn)
+    return registered(dataclasses.replace(relation, name=TOY))
+
+
 @pytest.fixture
-def faulty_pointwise(monkeypatch):
-    faulty = RELATIONS["pointwise"].with_formulation("linear_over_channels", drop_bias_at_batch_one)
-    monkeypatch.setitem(RELATIONS, "pointwise", faulty)
+def faulty_pointwise():
+    with toy("linear_over_channels", drop_bias_at_batch_one):
+        yield
 
 
 def stored(tmp_path, regression: Regression) -> dict:
@@ -60,7 +70,7 @@ def test_the_id_hashes_the_canonical_json_of_relation_and_case():
     # Sorted keys, no spaces, only fields that differ from their defaults: adding a defaulted field
     # to Case or ConvGeometry later does not rename the stored files.
     canonical = (
-        '{"case":{"geometry":{"batch":1,"height":4,"in_channels":512,"kernel":[4,4],"out_channels":5,"width":4},'
+        '{"case":{"geometry":{"batch":1,"in_channels":512,"kernel":[4,4],"out_channels":5,"size":[4,4]},'
         '"seed":1},"relation":"full_kernel"}'
     )
     assert corpus.case_id("full_kernel", BATCH_ONE_HEAD) == hashlib.sha256(canonical.encode()).hexdigest()[:12]
@@ -152,7 +162,7 @@ MALFORMED = [
         valid(xfail_toch="<2"),
         "xfail_toch: unknown field (known: schema_version, id, relation, expect, xfail_torch, note, link, case, found)",
     ),
-    ("schema from the future", valid(schema_version=2), "schema_version: is 2, this linconv reads version 1 only"),
+    ("schema from the future", valid(schema_version=3), "schema_version: is 3, this linconv reads versions (1, 2)"),
     ("schema not an int", valid(schema_version="1"), "schema_version: must be an int, got '1'"),
     (
         "unknown relation",
@@ -191,8 +201,8 @@ MALFORMED = [
     ),
     (
         "wrong geometry type",
-        valid(case={**valid()["case"], "geometry": {**valid()["case"]["geometry"], "height": "2"}}),
-        "case.geometry: height must be a positive int, got '2'",
+        valid(case={**valid()["case"], "geometry": {**valid()["case"]["geometry"], "size": "2"}}),
+        "case.geometry: size must be 1 to 3 positive ints (the spatial input size), got '2'",
     ),
     (
         "wrong case value",
@@ -262,42 +272,41 @@ def test_replay_passes_a_case_that_holds():
 
 
 def test_replay_fails_a_case_the_fault_breaks(faulty_pointwise):
-    outcome = replay.replay(Regression("pointwise", TINY, note="batch one"), "cpu")
+    outcome = replay.replay(Regression(TOY, TINY, note="batch one"), "cpu")
     assert outcome.status == "fail"
-    assert outcome.message.startswith(f"regression {corpus.case_id('pointwise', TINY)} (pointwise) on cpu failed. ")
+    assert outcome.message.startswith(f"regression {corpus.case_id(TOY, TINY)} ({TOY}) on cpu failed. ")
     assert "Note: batch one" in outcome.message and "linear_over_channels output" in outcome.message
 
 
-def test_a_crash_is_a_failure_with_the_case(monkeypatch):
+def test_a_crash_is_a_failure_with_the_case():
     def crash(x, p, g):
         raise RuntimeError("kernel exploded")
 
-    monkeypatch.setitem(RELATIONS, "pointwise", RELATIONS["pointwise"].with_formulation("conv2d", crash))
-    outcome = replay.replay(Regression("pointwise", TINY), "cpu")
+    with toy("conv2d", crash):
+        outcome = replay.replay(Regression(TOY, TINY), "cpu")
     assert outcome.status == "fail" and "RuntimeError: kernel exploded" in outcome.message
-    assert "check_relation('pointwise'" in outcome.message
+    assert f"check_relation({TOY!r}" in outcome.message
 
 
-def test_a_known_bug_inside_its_range_is_xfail_and_xpass_when_fixed(faulty_pointwise, monkeypatch):
-    known = Regression("pointwise", TINY, "xfail", f"=={torch.__version__.split('+')[0]}", note="upstream bug")
-    assert replay.replay(known, "cpu").status == "xfail"
-    monkeypatch.setitem(
-        RELATIONS, "pointwise", RELATIONS["pointwise"].with_formulation("linear_over_channels", linear_over_channels)
-    )
-    outcome = replay.replay(known, "cpu")
+def test_a_known_bug_inside_its_range_is_xfail_and_xpass_when_fixed():
+    known = Regression(TOY, TINY, "xfail", f"=={torch.__version__.split('+')[0]}", note="upstream bug")
+    with toy("linear_over_channels", drop_bias_at_batch_one):
+        assert replay.replay(known, "cpu").status == "xfail"
+    with toy():
+        outcome = replay.replay(known, "cpu")
     assert outcome.status == "xpass"
     assert "If it passes, torch fixed it: narrow the range" in outcome.message
 
 
 def test_outside_its_range_a_known_bug_must_pass(faulty_pointwise):
-    old_bug = Regression("pointwise", TINY, "xfail", ">=1.0,<2.0")
+    old_bug = Regression(TOY, TINY, "xfail", ">=1.0,<2.0")
     outcome = replay.replay(old_bug, "cpu")
     assert outcome.status == "fail"
     assert f"marked xfail for torch >=1.0,<2.0, but it fails on torch {torch.__version__}, outside" in outcome.message
 
 
 def test_a_negative_control_must_fire():
-    case = Case(ConvGeometry(2, 3, 4, 3, 3, kernel=(3, 3)), head_features=2, seed=3)
+    case = Case(ConvGeometry(2, 3, 4, (3, 3), kernel=(3, 3)), head_features=2, seed=3)
     assert run_relation("composition_with_activation", case).violations  # the control fires on this case
     assert replay.replay(Regression("composition_with_activation", case), "cpu").status == "pass"
 
@@ -310,7 +319,7 @@ def test_a_dtype_the_device_cannot_run_is_skipped(monkeypatch):
 
 def test_special_relations_replay():
     assert replay.replay(Regression("init", TINY), "cpu").status == "pass"
-    head = Case(ConvGeometry(1, 2, 3, 2, 2, kernel=(2, 2)), seed=1)
+    head = Case(ConvGeometry(1, 2, 3, (2, 2), kernel=(2, 2)), seed=1)
     assert replay.replay(Regression("classifier_head", head), "cpu").status == "pass"
 
 
@@ -318,22 +327,22 @@ def test_special_relations_replay():
 
 
 def violation(faulty_case: Case) -> RelationViolation:
-    result = run_relation("pointwise", faulty_case)
+    result = run_relation(TOY, faulty_case)
     assert result.violations
     return RelationViolation(result)
 
 
 def test_capture_reads_the_case_pinned_to_the_exception(faulty_pointwise, tmp_path):
     exc = violation(TINY)
-    capture.remember(exc, "pointwise", TINY)
+    capture.remember(exc, TOY, TINY)
     (failure,) = capture.failures_in(exc)
     regression = failure.regression(test="t::x[cpu-default]", precision_mode="default")
     data = stored(tmp_path, regression)
     sighting = data["found"][0]
-    assert data["relation"] == "pointwise" and data["expect"] == "pass" and "device" not in data["case"]
+    assert data["relation"] == TOY and data["expect"] == "pass" and "device" not in data["case"]
     assert {"date", "test", "device", "dtype", "flags", "torch", "hypothesis", "error", "violations"} <= set(sighting)
     assert sighting["torch"] == torch.__version__ and sighting["flags"]["api"] in ("fp32_precision", "allow_tf32")
-    assert sighting["error"] == "RelationViolation: relation 'pointwise' violated: 2 comparison(s) out of bound"
+    assert sighting["error"] == f"RelationViolation: relation '{TOY}' violated: 2 comparison(s) out of bound"
     worst = sighting["violations"][0]
     assert worst["formulation"] == "linear_over_channels" and worst["error"] > worst["bound"]
 
@@ -343,7 +352,7 @@ def test_capture_walks_exception_groups(faulty_pointwise):
     crash = RuntimeError("boom")
     capture.remember(crash, "general_conv", TINY)
     failures = capture.failures_in(ExceptionGroup("two bugs", [inner, crash, ValueError("unrelated")]))
-    assert [f.relation for f in failures] == ["pointwise", "general_conv"]
+    assert [f.relation for f in failures] == [TOY, "general_conv"]
     assert failures[1].error == "RuntimeError: boom" and failures[1].result is None
 
 
@@ -352,3 +361,42 @@ def test_capture_writes_non_finite_numbers_as_strings():
     failure = capture.Failure("pointwise", TINY, {}, RelationResult("pointwise", TINY, (worst,)))
     text = failure.regression().to_json()  # would raise on inf: allow_nan=False
     assert '"ratio": "inf"' in text
+
+
+# --- older schema versions ---------------------------------------------------------------------
+
+# A version-1 file as linconv wrote it before N-d geometry (height/width, its own id hashing).
+V1_FILE = {
+    "schema_version": 1,
+    "id": "8919a7bee1a0",
+    "relation": "full_kernel",
+    "expect": "pass",
+    "xfail_torch": None,
+    "note": "seed: the classic [1, 512, 4, 4] -> 5 classes head",
+    "link": None,
+    "case": {
+        "geometry": {"batch": 1, "in_channels": 512, "out_channels": 5, "height": 4, "width": 4,
+                     "kernel": [4, 4], "stride": [1, 1], "padding": [0, 0], "dilation": [1, 1], "groups": 1,
+                     "padding_mode": "zeros", "bias": True},
+        "dtype": "float32", "values": "normal", "memory_format": "contiguous", "input_view": "dense",
+        "head_features": 0, "seed": 1,
+    },
+    "found": [],
+}  # fmt: skip
+
+
+def test_a_version_1_file_is_read_under_its_old_id_and_migrated(tmp_path, capsys):
+    from linconv.__main__ import main
+
+    path = write_json(tmp_path, V1_FILE)
+    regression = corpus.load_file(path)  # the v1 id checks against v1 hashing; the name matches it
+    assert regression.case == BATCH_ONE_HEAD and regression.id == corpus.case_id("full_kernel", BATCH_ONE_HEAD)
+    (tmp_path / "t").mkdir()
+    tampered = write_json(tmp_path / "t", {**V1_FILE, "case": {**V1_FILE["case"], "seed": 2}})
+    with pytest.raises(CorpusError, match="does not match the content"):
+        corpus.load_file(tampered)
+    assert main(["regressions", "migrate", "--dir", str(tmp_path)]) == 0
+    assert not path.exists() and f"8919a7bee1a0.json -> {regression.id}.json" in capsys.readouterr().out
+    stored = json.loads((tmp_path / f"{regression.id}.json").read_text())
+    assert stored["schema_version"] == corpus.SCHEMA_VERSION and stored["case"]["geometry"]["size"] == [4, 4]
+    assert stored["note"] == V1_FILE["note"]

@@ -16,16 +16,18 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from linconv.cases import Case
-from linconv.check import run_relation
-from linconv.fault_catalogue import FAULTS, _conv_with, _ConvWithBackward, _seeded_parameters, conv_init_with_fans
-from linconv.fault_search import RELATION_STRATEGIES, markdown_table, search, short_case
-from linconv.faults import Fault, get_fault, inject, injected
-from linconv.geometry import ConvGeometry
-from linconv.initialization import conv_defaults, linear_defaults
-from linconv.relations import RELATIONS
+from linconv.core.cases import Case
+from linconv.core.geometry import ConvGeometry
+from linconv.faults import Fault, all_faults, get_fault
+from linconv.faults.catalogue.backward import _conv_with, _ConvWithBackward
+from linconv.faults.catalogue.init import _seeded_parameters, conv_init_with_fans
+from linconv.faults.search import markdown_table, search
+from linconv.relations import get, relations, run_relation
+from linconv.relations.general_conv import GENERAL_CONV
+from linconv.relations.init import conv_defaults, linear_defaults
 from strategies import general_cases
 
+FAULTS = all_faults()
 HARMFUL = [f for f in FAULTS if f.harmful]
 BENIGN = [f for f in FAULTS if not f.harmful]
 BENIGN_EXAMPLES = 20
@@ -54,7 +56,9 @@ def test_catalogue_covers_the_bug_classes():
     assert {f.bug_class for f in modelled} == REQUIRED_CLASSES
     assert {f.bug_class for f in BENIGN} >= {"benign: reordered reduction", "benign: different rounding"}
     assert len({f.name for f in FAULTS}) == len(FAULTS)
-    assert {f.relation for f in FAULTS} == set(RELATION_STRATEGIES)
+    # every relation that is not a negative control or a converter round trip has its faults
+    covered = {r.name for r in relations() if r.negative_control is None and not r.name.startswith("converted_")}
+    assert {f.relation for f in FAULTS} == covered
     for f in FAULTS:
         assert f.description and f.bug_class, f.name
         assert not f.issue or f.issue.startswith("https://github.com/pytorch/pytorch/"), f.name
@@ -68,13 +72,13 @@ def test_catalogue_covers_the_bug_classes():
 
 def test_a_fault_names_an_existing_formulation():
     with pytest.raises(ValueError) as info:
-        Fault("x", "c", "d", "pointwise", "linear", lambda fn: fn)
+        Fault("x", "lost or doubled bias", "d", "pointwise", "linear", lambda fn: fn)
     assert str(info.value) == (
         "fault 'x': formulation must be one of ('conv2d', 'linear_over_channels') for relation 'pointwise', "
         "got 'linear'"
     )
     with pytest.raises(ValueError, match=r"^relation must be one of \("):
-        Fault("x", "c", "d", "no_such_relation", "conv2d", lambda fn: fn)
+        Fault("x", "lost or doubled bias", "d", "no_such_relation", "conv2d", lambda fn: fn)
 
 
 def test_unknown_fault_name():
@@ -87,20 +91,15 @@ def test_unknown_fault_name():
 
 
 @pytest.mark.parametrize("name", ["strided_sample_offset_by_one", "init_linear_fan_out", "head_bias_lost_at_batch_one"])
-def test_inject_replaces_one_formulation_and_restores_it(name):
-    from linconv.classifier_head import HEAD_FORMULATIONS
-    from linconv.initialization import INIT_FORMULATIONS
-
+def test_a_fault_yields_its_relation_and_leaves_the_registry_alone(name):
     fault = get_fault(name)
-    before = (dict(RELATIONS), dict(INIT_FORMULATIONS), dict(HEAD_FORMULATIONS))
-    case = Case(ConvGeometry(1, 3, 4, 5, 5, kernel=5 if fault.relation != "pointwise" else 1, stride=2), seed=2)
+    registered = get(fault.relation)
+    case = Case(ConvGeometry(1, 3, 4, (5, 5), kernel=5 if fault.relation != "pointwise" else 1, stride=2), seed=2)
     assert not run_relation(fault.relation, case).violations
-    with injected(fault):
-        assert run_relation(fault.relation, case).violations  # the registry now holds the fault
-    assert (dict(RELATIONS), dict(INIT_FORMULATIONS), dict(HEAD_FORMULATIONS)) == before
-    restore = inject(fault)
-    restore()
-    assert not run_relation(fault.relation, case).violations
+    faulted = fault.faulted_relation()
+    assert faulted.run(case).violations
+    assert faulted.formulations[fault.formulation].fn is not registered.formulations[fault.formulation].fn
+    assert get(fault.relation) is registered and not run_relation(fault.relation, case).violations
 
 
 # --- the wrappers break only what they claim to ----------------------------------------------------
@@ -111,7 +110,7 @@ def test_inject_replaces_one_formulation_and_restores_it(name):
 def test_init_reimplementation_is_torchs_own(dtype, groups):
     # with the right fans the fault's init is nn.Conv2d's / nn.Linear's bit for bit, so the init
     # faults differ from torch by the fan alone
-    g = ConvGeometry(1, 4, 6, 5, 5, kernel=(3, 2), groups=groups)
+    g = ConvGeometry(1, 4, 6, (5, 5), kernel=(3, 2), groups=groups)
     for seed in (0, 7):
         case = Case(g, dtype=dtype, seed=seed)
         right = conv_init_with_fans(lambda g: g.reduction_length())(case)
@@ -128,36 +127,36 @@ def test_init_reimplementation_is_torchs_own(dtype, groups):
 @settings(max_examples=10, derandomize=True, database=None, deadline=None)
 def test_explicit_conv_backward_is_right_when_unbroken(case):
     # the backward faults subclass this autograd.Function; unbroken, it passes the relation
-    relation = RELATIONS["general_conv"].with_formulation("conv2d", _conv_with(_ConvWithBackward)(None))
+    relation = GENERAL_CONV.with_formulation("conv2d", _conv_with(_ConvWithBackward)(None))
     result = run_relation(relation, case)
     assert not result.violations, result.message()
 
 
 # A case off each fault's trigger: the fault must stay silent there (it fires only in its corner).
 DORMANT = {
-    "channels_last_input_read_as_nchw": Case(ConvGeometry(2, 3, 4, 6, 6, kernel=3)),
-    "channels_last_weight_read_as_oihw": Case(ConvGeometry(2, 3, 4, 6, 6, kernel=3)),
-    "strided_input_read_as_contiguous": Case(ConvGeometry(2, 3, 4, 6, 6), memory_format="channels_last"),
-    "flatten_in_memory_order": Case(ConvGeometry(2, 3, 4, 4, 4, kernel=4)),
-    "grouped_conv_wrong_group_filters": Case(ConvGeometry(2, 8, 4, 6, 6, kernel=3, groups=2)),
-    "strided_last_row_from_previous": Case(ConvGeometry(2, 3, 4, 6, 6, kernel=3, stride=(1, 2))),
-    "zero_padding_replicates_edge": Case(ConvGeometry(2, 3, 4, 6, 6, kernel=3, padding=1, padding_mode="reflect")),
-    "strided_sample_offset_by_one": Case(ConvGeometry(2, 3, 4, 6, 6)),
-    "weight_hw_transposed": Case(ConvGeometry(2, 3, 4, 6, 6, kernel=(3, 2))),
-    "bias_lost_at_batch_one": Case(ConvGeometry(2, 3, 4, 4, 4, kernel=4)),
-    "head_bias_lost_at_batch_one": Case(ConvGeometry(2, 3, 4, 4, 4, kernel=4)),
-    "bias_added_twice_channels_last": Case(ConvGeometry(2, 3, 4, 6, 6, kernel=3)),
-    "float64_computed_in_float32": Case(ConvGeometry(2, 3, 4, 6, 6, kernel=3)),
-    "half_accumulated_in_half": Case(ConvGeometry(2, 3, 4, 4, 4, kernel=4)),
-    "linear_grad_weight_first_sample": Case(ConvGeometry(1, 3, 4, 4, 4, kernel=4)),
-    "conv_grad_bias_first_position": Case(ConvGeometry(2, 3, 4, 1, 1)),
-    "conv_grad_input_unflipped": Case(ConvGeometry(2, 3, 4, 6, 6)),
-    "cross_entropy_grad_not_averaged": Case(ConvGeometry(1, 3, 4, 4, 4, kernel=4)),
-    "stale_last_batch_tile": Case(ConvGeometry(2, 3, 4, 6, 6, kernel=3), head_features=5),
-    "output_size_floor_truncates": Case(ConvGeometry(2, 3, 4, 6, 6, stride=2)),
-    "squeeze_instead_of_flatten": Case(ConvGeometry(2, 3, 4, 4, 4, kernel=4)),
-    "init_fan_in_ignores_groups": Case(ConvGeometry(1, 4, 6, 5, 5, kernel=3)),
-    "init_linear_fan_out": Case(ConvGeometry(1, 4, 36, 5, 5, kernel=3)),
+    "channels_last_input_read_as_nchw": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3)),
+    "channels_last_weight_read_as_oihw": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3)),
+    "strided_input_read_as_contiguous": Case(ConvGeometry(2, 3, 4, (6, 6)), memory_format="channels_last"),
+    "flatten_in_memory_order": Case(ConvGeometry(2, 3, 4, (4, 4), kernel=4)),
+    "grouped_conv_wrong_group_filters": Case(ConvGeometry(2, 8, 4, (6, 6), kernel=3, groups=2)),
+    "strided_last_row_from_previous": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3, stride=(1, 2))),
+    "zero_padding_replicates_edge": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3, padding=1, padding_mode="reflect")),
+    "strided_sample_offset_by_one": Case(ConvGeometry(2, 3, 4, (6, 6))),
+    "weight_hw_transposed": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=(3, 2))),
+    "bias_lost_at_batch_one": Case(ConvGeometry(2, 3, 4, (4, 4), kernel=4)),
+    "head_bias_lost_at_batch_one": Case(ConvGeometry(2, 3, 4, (4, 4), kernel=4)),
+    "bias_added_twice_channels_last": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3)),
+    "float64_computed_in_float32": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3)),
+    "half_accumulated_in_half": Case(ConvGeometry(2, 3, 4, (4, 4), kernel=4)),
+    "linear_grad_weight_first_sample": Case(ConvGeometry(1, 3, 4, (4, 4), kernel=4)),
+    "conv_grad_bias_first_position": Case(ConvGeometry(2, 3, 4, (1, 1))),
+    "conv_grad_input_unflipped": Case(ConvGeometry(2, 3, 4, (6, 6))),
+    "cross_entropy_grad_not_averaged": Case(ConvGeometry(1, 3, 4, (4, 4), kernel=4)),
+    "stale_last_batch_tile": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3), head_features=5),
+    "output_size_floor_truncates": Case(ConvGeometry(2, 3, 4, (6, 6), stride=2)),
+    "squeeze_instead_of_flatten": Case(ConvGeometry(2, 3, 4, (4, 4), kernel=4)),
+    "init_fan_in_ignores_groups": Case(ConvGeometry(1, 4, 6, (5, 5), kernel=3)),
+    "init_linear_fan_out": Case(ConvGeometry(1, 4, 36, (5, 5), kernel=3)),
 }
 
 
@@ -193,9 +192,8 @@ def test_benign_perturbation_is_not_flagged(fault):
 def test_table_and_short_case():
     outcome = search(get_fault("bias_lost_at_batch_one"))
     assert outcome.case is not None and outcome.case.geometry.batch == 1 and outcome.case.geometry.bias
-    assert short_case(Case(ConvGeometry(1, 2, 3, 4, 4, kernel=3, stride=2, padding=1, groups=1), dtype="float16")) == (
-        "N1 C2 4x4 -> O3 k3x3 s2x2 p1x1 bias float16"
-    )
+    case = Case(ConvGeometry(1, 2, 3, (4, 4), kernel=3, stride=2, padding=1, groups=1), dtype="float16")
+    assert case.describe() == "N1 C2 4x4 -> O3 k3x3 s2x2 p1x1 bias float16"
     table = markdown_table([outcome]).splitlines()
     assert table[0].startswith("| fault | bug class | harmful | caught? | by |")
     assert table[2].startswith(

@@ -13,7 +13,7 @@ import pytest
 
 from linconv.__main__ import main
 from linconv.gate import Thresholds, judge_timing
-from linconv.report_plugin import _outcome, _regression_rows, _ReportState
+from linconv.plugins.report import _outcome, _regression_rows, _ReportState
 
 FINGERPRINT = "b76c729ff81ca5ec"
 

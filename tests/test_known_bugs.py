@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import torch
 
-from linconv.cases import Case
-from linconv.check import run_relation
-from linconv.geometry import ConvGeometry
+from linconv.core.cases import Case
+from linconv.core.geometry import ConvGeometry
 from linconv.known_bugs import KNOWN_BUGS, avoided_bug, cpu_flags, known_crash
+from linconv.relations import run_relation
 
 # the case thorough seed 1 shrank to (docs/robustness.md)
-AMX_CASE = Case(ConvGeometry(1, 1, 1, 6, 7, (2, 4), (1, 2), (0, 0), (1, 2), 1, "zeros", False), dtype="bfloat16")
-CRASH_CASE = Case(ConvGeometry(2, 3, 27, 12, 6, (1, 1), (2, 2)), dtype="float32", memory_format="channels_last")
+AMX_CASE = Case(ConvGeometry(1, 1, 1, (6, 7), (2, 4), (1, 2), (0, 0), (1, 2), 1, "zeros", False), dtype="bfloat16")
+CRASH_CASE = Case(ConvGeometry(2, 3, 27, (12, 6), (1, 1), (2, 2)), dtype="float32", memory_format="channels_last")
 
 
 def _bug(name: str):
@@ -25,9 +25,9 @@ def test_wrong_result_signature_is_narrow() -> None:
     for other in (
         Case(AMX_CASE.geometry, dtype="float16"),
         Case(AMX_CASE.geometry, dtype="float32"),
-        Case(ConvGeometry(1, 1, 1, 6, 7, (2, 4), (1, 1), (0, 0), (1, 2)), dtype="bfloat16"),  # stride_w 1
-        Case(ConvGeometry(1, 1, 1, 6, 9, (2, 4), (1, 2), (0, 0), (1, 1)), dtype="bfloat16"),  # 3 output columns
-        Case(ConvGeometry(1, 1, 1, 2, 7, (2, 4), (1, 2), (0, 0), (1, 2)), dtype="bfloat16"),  # one output row
+        Case(ConvGeometry(1, 1, 1, (6, 7), (2, 4), (1, 1), (0, 0), (1, 2)), dtype="bfloat16"),  # stride_w 1
+        Case(ConvGeometry(1, 1, 1, (6, 9), (2, 4), (1, 2), (0, 0), (1, 1)), dtype="bfloat16"),  # 3 output columns
+        Case(ConvGeometry(1, 1, 1, (2, 7), (2, 4), (1, 2), (0, 0), (1, 2)), dtype="bfloat16"),  # one output row
     ):
         assert not bug.matches(other), other
 
@@ -53,17 +53,17 @@ def test_crashes_are_avoided_on_every_cpu_and_torch() -> None:
 
 def test_padding_only_tap_signature() -> None:
     bug = _bug("onednn-amx-bf16-conv-bwd-padding-only-tap")
-    seed_one = ConvGeometry(1, 1, 1, 1, 1, (1, 2), (1, 2), (0, 1))  # tap 0 reads only padding
+    seed_one = ConvGeometry(1, 1, 1, (1, 1), (1, 2), (1, 2), (0, 1))  # tap 0 reads only padding
     assert bug.matches(Case(seed_one, dtype="bfloat16"))
     assert not bug.matches(Case(seed_one, dtype="float32"))
-    assert not bug.matches(Case(ConvGeometry(1, 1, 1, 1, 3, (1, 2), (1, 2), (0, 1)), dtype="bfloat16"))
+    assert not bug.matches(Case(ConvGeometry(1, 1, 1, (1, 3), (1, 2), (1, 2), (0, 1)), dtype="bfloat16"))
     # replicate padding is applied by linconv before the conv: the conv itself sees no padding
-    replicate = ConvGeometry(1, 1, 1, 2, 2, (1, 2), (1, 2), (0, 1), padding_mode="replicate")
+    replicate = ConvGeometry(1, 1, 1, (2, 2), (1, 2), (1, 2), (0, 1), padding_mode="replicate")
     assert not bug.matches(Case(replicate, dtype="bfloat16"))
 
 
 GROUPED_CASE = Case(
-    ConvGeometry(1, 4, 4, 3, 3, (2, 2), groups=2),
+    ConvGeometry(1, 4, 4, (3, 3), (2, 2), groups=2),
     dtype="float64",
     memory_format="channels_last",
     input_view="size1_strides",
@@ -76,7 +76,7 @@ def test_grouped_size1_strides_signature() -> None:
     assert not bug.matches(Case(GROUPED_CASE.geometry, dtype="float32", memory_format="channels_last",
                                 input_view="size1_strides"))  # fmt: skip
     assert not bug.matches(Case(GROUPED_CASE.geometry, dtype="float64", memory_format="channels_last"))
-    depthwise = ConvGeometry(1, 4, 4, 3, 3, (2, 2), groups=4)  # one input channel per group: right
+    depthwise = ConvGeometry(1, 4, 4, (3, 3), (2, 2), groups=4)  # one input channel per group: right
     assert not bug.matches(Case(depthwise, dtype="float64", memory_format="channels_last", input_view="size1_strides"))
 
 

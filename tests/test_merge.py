@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 
 from linconv.__main__ import main
-from linconv.merge import merge_report_files, merge_reports
-from linconv.report import REPORT_JSON, REPORT_MD, ReportError, load_report, validate_report
+from linconv.runreport import (
+    REPORT_JSON,
+    REPORT_MD,
+    ReportError,
+    load_report,
+    merge_report_files,
+    merge_reports,
+    validate,
+)
 from tests.test_report import _report
 
 
@@ -37,7 +44,7 @@ def _second(shard: dict) -> dict:
 
 
 def test_counts_add_worst_is_max_samples_pool(shard):
-    merged = validate_report(merge_reports([("a", shard), ("b", _second(shard))]))
+    merged = validate(merge_reports([("a", shard), ("b", _second(shard))]))
     pointwise = merged["relations"]["pointwise"]
     assert pointwise["totals"]["examples"] == 3 + 6
     assert pointwise["totals"]["violations"] == 1

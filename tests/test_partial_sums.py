@@ -9,17 +9,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from linconv import formulations as f
-from linconv import tolerance
-from linconv.cases import Case
-from linconv.check import run_relation
-from linconv.formulations import Params
-from linconv.geometry import ConvGeometry
-from linconv.partial_sums import conv_backend, storage_partial_sums
-from linconv.relations import RELATIONS
+from linconv.core.cases import Case, Params
+from linconv.core.geometry import ConvGeometry
+from linconv.errormodel import precision as tolerance
+from linconv.errormodel.partial_sums import conv_backend, storage_partial_sums
+from linconv.relations import run_relation
+from linconv.relations.general_conv import GENERAL_CONV, unfold_matmul
 
 # docs/calibration.md "partial sums": grouped 4x5 kernel, 'same' padding, wide values
-GEOMETRY = ConvGeometry(4, 4, 2, 7, 6, (4, 5), (1, 1), "same", (1, 1), 2, "zeros", False)
+GEOMETRY = ConvGeometry(4, 4, 2, (7, 6), (4, 5), (1, 1), "same", (1, 1), 2, "zeros", False)
 
 
 def _tensors(dtype: torch.dtype):
@@ -81,9 +79,9 @@ def test_the_term_does_not_hide_a_lost_tap() -> None:
     mask[0, 0] = 0
 
     def lost_tap(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
-        return f.unfold_matmul(x, replace(p, weight=p.weight * mask.to(p.weight)), g)
+        return unfold_matmul(x, replace(p, weight=p.weight * mask.to(p.weight)), g)
 
-    relation = RELATIONS["general_conv"].with_formulation("unfold_matmul", lost_tap)
+    relation = GENERAL_CONV.with_formulation("unfold_matmul", lost_tap)
     for dtype in ("float16", "float32"):
         result = run_relation(relation, Case(geometry=GEOMETRY, dtype=dtype, values="wide", seed=14))
         grad_x = next(c for c in result.comparisons if c.formulation == "unfold_matmul" and c.tensor == "grad x")

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import torch
 
-from linconv.precision import (
+from linconv.errormodel.rounding import input_unit_roundoff
+from linconv.lanes.flags import (
     LANES,
     PrecisionFlags,
     cudnn_mode,
     detect_api,
-    input_unit_roundoff,
     precision_lane,
     read_flags,
 )
@@ -522,7 +522,7 @@ def test_real_torch_cudnn_mode_restores_and_keeps_the_strict_lane():
 # A fresh interpreter, so the defaults are torch's and the mixing check starts clean.
 _FRESH_TORCH_PROBE = """
 import json, torch
-from linconv.precision import read_flags
+from linconv.lanes.flags import read_flags
 out = {"flags": read_flags().to_dict()}
 torch.backends.cudnn.conv.fp32_precision = "ieee"
 try:

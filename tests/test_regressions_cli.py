@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from linconv import corpus
 from linconv.__main__ import main
-from linconv.cases import Case
+from linconv.core.cases import Case
+from linconv.core.geometry import ConvGeometry
 from linconv.corpus import Regression
-from linconv.formulations import linear_over_channels
-from linconv.geometry import ConvGeometry
-from linconv.relations import RELATIONS
+from linconv.relations import registered
+from linconv.relations.pointwise import POINTWISE, linear_over_channels
 
-CASE = Case(ConvGeometry(1, 2, 3, 2, 2), seed=11)
+CASE = Case(ConvGeometry(1, 2, 3, (2, 2)), seed=11)
 
 
 def drop_bias_at_batch_one(x, p, g):
@@ -83,7 +84,7 @@ def test_list_prints_a_table_and_names_malformed_files(capsys, pending, corpus_d
         pending.stem,
         "pointwise",
         "pass",
-        *"N1 C2->3 2x2 k1x1 float32".split(),
+        *"N1 C2 2x2 -> O3 k1x1 bias float32".split(),
         "first",
         "line",
     ]
@@ -98,24 +99,29 @@ def test_show_prints_the_file_and_a_reproduction(capsys, pending, corpus_dir):
     status, out, _ = run(capsys, "show", pending.stem[:5], "--dir", corpus_dir)
     assert status == 0
     assert out.startswith(f"# {corpus_dir / pending.name}\n{{\n")
-    assert "from linconv.check import check_relation\ncheck_relation('pointwise', Case.from_dict(" in out
+    assert "from linconv.relations import check_relation\ncheck_relation('pointwise', Case.from_dict(" in out
     assert out.endswith(f"python -m linconv regressions check {pending.stem}\n")
     status, _, err = run(capsys, "show", "ffff", "--dir", corpus_dir)
     assert status == 1 and err == f"error: no case in {corpus_dir} with an id starting 'ffff'\n"
 
 
-def test_check_replays_and_fails_on_a_fault(capsys, pending, corpus_dir, monkeypatch):
-    run(capsys, "add", pending, "--dir", corpus_dir)
-    status, out, _ = run(capsys, "check", "--dir", corpus_dir, "--devices", "cpu")
+def test_check_replays_and_fails_on_a_fault(capsys, tmp_path, corpus_dir):
+    toy = "pointwise_under_test"  # a relation registered for the test: pointwise, with and without a fault
+    pending = tmp_path / "toy.json"
+    pending.write_text(Regression(toy, CASE).to_json())
+    with registered(dataclasses.replace(POINTWISE, name=toy)):
+        run(capsys, "add", pending, "--dir", corpus_dir)
+        stem = corpus.case_id(toy, CASE)
+        status, out, _ = run(capsys, "check", "--dir", corpus_dir, "--devices", "cpu")
     assert status == 0
-    assert out.splitlines()[0].split() == ["PASS", pending.stem, "pointwise", "cpu"]
+    assert out.splitlines()[0].split() == ["PASS", stem, toy, "cpu"]
     assert out.splitlines()[-1].startswith("1 passed in ")
-    faulty = RELATIONS["pointwise"].with_formulation("linear_over_channels", drop_bias_at_batch_one)
-    monkeypatch.setitem(RELATIONS, "pointwise", faulty)
-    status, out, _ = run(capsys, "check", pending.stem, "--dir", corpus_dir, "--devices", "cpu")
+    faulty = POINTWISE.with_formulation("linear_over_channels", drop_bias_at_batch_one)
+    with registered(dataclasses.replace(faulty, name=toy)):
+        status, out, _ = run(capsys, "check", stem, "--dir", corpus_dir, "--devices", "cpu")
     assert status == 1
-    assert out.splitlines()[0].split() == ["FAIL", pending.stem, "pointwise", "cpu"]
-    assert "relation 'pointwise' violated" in out and out.splitlines()[-1].startswith("1 failed in ")
+    assert out.splitlines()[0].split() == ["FAIL", stem, toy, "cpu"]
+    assert f"relation '{toy}' violated" in out and out.splitlines()[-1].startswith("1 failed in ")
 
 
 def test_check_counts_malformed_files_and_unknown_ids(capsys, pending, corpus_dir):

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from linconv.cases import Case
-from linconv.check import run_relation
-from linconv.geometry import ConvGeometry
-from linconv.report import (
+from linconv.core.cases import Case
+from linconv.core.geometry import ConvGeometry
+from linconv.plugins.session import Session
+from linconv.relations import get, run_relation
+from linconv.runreport import (
     REPORT_JSON,
     REPORT_MD,
     REPORT_PNG,
@@ -27,10 +28,9 @@ from linconv.report import (
     render_markdown,
     summary_lines,
     tally_rows,
-    validate_report,
+    validate,
     write_report,
 )
-from linconv.session import Session
 from linconv.timing import Recorder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,13 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def _report() -> dict:
     session, recorder = Session(), Recorder()
     cases = {
-        "pointwise": [Case(ConvGeometry(2, 4, 6, 5, 5), seed=s) for s in range(3)],
-        "general_conv": [Case(ConvGeometry(1, 2, 4, 5, 5, kernel=3, padding=1), dtype="float64", seed=4)],
-        "init": [Case(ConvGeometry(1, 2, 4, 3, 3, kernel=3))],
+        "pointwise": [Case(ConvGeometry(2, 4, 6, (5, 5)), seed=s) for s in range(3)],
+        "general_conv": [Case(ConvGeometry(1, 2, 4, (5, 5), kernel=3, padding=1), dtype="float64", seed=4)],
+        "init": [Case(ConvGeometry(1, 2, 4, (3, 3), kernel=3))],
     }
     for relation, examples in cases.items():
         for case in examples:
-            session.record_result(run_relation(relation, case, observer=recorder))
+            session.record(get(relation), run_relation(relation, case, observer=recorder))
     return build_report(
         tallies=tally_rows(session.tallies),
         samples=recorder.samples,
@@ -171,7 +171,7 @@ def _broken(report: dict, path: list, value: object = None, delete: bool = False
          "must be int, got '3'"),
         (["timings", 0, "median_s"], None, True, "timings[0].median_s", "is missing"),
         (["ratios", 1, "count"], 2.5, False, "ratios[1].count", "must be int, got 2.5"),
-        (["samples", 0, "times"], [], False, "samples[0].times", "must be dict, got []"),
+        (["samples", 0, "times"], [], False, "samples[0].times", "must be an object, got []"),
     ],
 )  # fmt: skip
 def test_a_malformed_report_names_the_file_and_the_field(report, tmp_path, path, value, delete, field, problem):
@@ -192,7 +192,7 @@ def test_unreadable_files(tmp_path):
         load_report(bad)
     bad.write_text("[1, 2]")
     with pytest.raises(ReportError, match=r"field '\(top level\)' must be an object, got list"):
-        validate_report([1, 2], bad)
+        validate([1, 2], bad)
 
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:

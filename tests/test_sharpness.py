@@ -29,13 +29,14 @@ import math
 import pytest
 from hypothesis import given, settings
 
-from linconv.cases import Case
-from linconv.check import RelationResult, run_relation
-from linconv.config import DEFAULT_MAX_NUMEL, max_numel
-from linconv.fault_catalogue import drop_one_input_term
-from linconv.fault_search import RELATION_STRATEGIES, search
+from linconv.core.cases import Case
+from linconv.core.config import DEFAULT_MAX_NUMEL, max_numel
+from linconv.core.geometry import ConvGeometry
 from linconv.faults import Fault, get_fault
-from linconv.geometry import ConvGeometry
+from linconv.faults.catalogue.sharpness import drop_one_input_term
+from linconv.faults.search import search
+from linconv.measure import RelationResult
+from linconv.relations import get, run_relation
 from strategies.geometry import MAX_CHANNELS_PER_GROUP, MAX_FULL_KERNEL_SIZE, MAX_KERNEL
 
 # conv_geometries() passes max_per_group=16 to its channel draw (strategies/geometry.py).
@@ -98,7 +99,7 @@ def test_largest_k_is_what_the_default_budget_allows():
 def test_strategies_never_draw_beyond_the_largest_k(relation):
     if max_numel() != DEFAULT_MAX_NUMEL:
         pytest.skip(f"the run's size budget is {max_numel()}, not the default {DEFAULT_MAX_NUMEL}")
-    geometries = RELATION_STRATEGIES[relation]().map(lambda case: case.geometry)
+    geometries = get(relation).strategy().map(lambda case: case.geometry)
 
     @settings(max_examples=300, derandomize=True, database=None, deadline=None)
     @given(g=geometries)
@@ -115,10 +116,10 @@ _FULL_K_CHANNELS = LARGEST_K["full_kernel"] // (_FULL_K_SIDE * _FULL_K_SIDE)  # 
 _GENERAL_CHANNELS = LARGEST_K["general_conv"] // (MAX_KERNEL * MAX_KERNEL)  # 16 channels, 5x5 kernel
 
 GEOMETRIES_AT_LARGEST_K = {
-    "pointwise": ConvGeometry(4, LARGEST_K["pointwise"], 64, 4, 4),
-    "full_kernel": ConvGeometry(4, _FULL_K_CHANNELS, 32, _FULL_K_SIDE, _FULL_K_SIDE, kernel=_FULL_K_SIDE),
+    "pointwise": ConvGeometry(4, LARGEST_K["pointwise"], 64, (4, 4)),
+    "full_kernel": ConvGeometry(4, _FULL_K_CHANNELS, 32, (_FULL_K_SIDE, _FULL_K_SIDE), kernel=_FULL_K_SIDE),
     # a 6x6 input under a 5x5 kernel: 2x2 outputs, within the dense-matrix budget
-    "general_conv": ConvGeometry(4, _GENERAL_CHANNELS, 16, MAX_KERNEL + 1, MAX_KERNEL + 1, kernel=MAX_KERNEL),
+    "general_conv": ConvGeometry(4, _GENERAL_CHANNELS, 16, (MAX_KERNEL + 1, MAX_KERNEL + 1), kernel=MAX_KERNEL),
 }
 GEOMETRIES_AT_LARGEST_K["composition"] = GEOMETRIES_AT_LARGEST_K["full_kernel"]
 GEOMETRIES_AT_LARGEST_K["classifier_head"] = GEOMETRIES_AT_LARGEST_K["full_kernel"]
@@ -218,8 +219,8 @@ SPECIFIC = [
     ("bias_lost_at_batch_one", "full_kernel", {"batch": 1}),
     ("head_bias_lost_at_batch_one", "classifier_head", {"batch": 1}),
     ("weight_hw_transposed", "general_conv", {}),
-    ("zero_padding_replicates_edge", "general_conv", {"padding": (1, 1), "height": 4, "width": 4}),
-    ("strided_sample_offset_by_one", "pointwise", {"stride": (2, 2), "height": 5, "width": 5}),
+    ("zero_padding_replicates_edge", "general_conv", {"padding": (1, 1), "size": (4, 4)}),
+    ("strided_sample_offset_by_one", "pointwise", {"stride": (2, 2), "size": (5, 5)}),
     ("stale_last_batch_tile", "composition", {"batch": 3}),
     ("flatten_in_memory_order", "full_kernel", {}),
 ]
@@ -239,8 +240,8 @@ def test_relation_specific_breakage_is_seen(name, relation, geometry, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_changed_init_fan_in_is_seen(dtype):
     # init compares bit for bit, so any K shows it; the largest general K with and without groups
-    largest = ConvGeometry(1, _GENERAL_CHANNELS, 16, MAX_KERNEL, MAX_KERNEL, kernel=MAX_KERNEL)
-    grouped = ConvGeometry(1, 2 * 8, 16, MAX_KERNEL, MAX_KERNEL, kernel=MAX_KERNEL, groups=2)
+    largest = ConvGeometry(1, _GENERAL_CHANNELS, 16, (MAX_KERNEL, MAX_KERNEL), kernel=MAX_KERNEL)
+    grouped = ConvGeometry(1, 2 * 8, 16, (MAX_KERNEL, MAX_KERNEL), kernel=MAX_KERNEL, groups=2)
     for name, g in (("init_linear_fan_out", largest), ("init_fan_in_ignores_groups", grouped)):
         case = Case(g, dtype=dtype, seed=3)
         fault = get_fault(name)
@@ -279,7 +280,15 @@ def test_property_search_finds_the_fault(relation, name):
 def test_property_search_passes_without_a_fault_on_the_same_examples():
     # the other half of the sharpness claim: the search that finds the fault above finds nothing
     # on the correct relation (a short budget: the properties themselves run the full one)
-    clean = Fault("none", "control", "no fault", "pointwise", "linear_over_channels", lambda fn: fn, harmful=False)
+    clean = Fault(
+        "none",
+        "benign: different rounding",
+        "no fault",
+        "pointwise",
+        "linear_over_channels",
+        lambda fn: fn,
+        harmful=False,
+    )
     outcome = search(clean, shrink=False, max_examples=40)
     assert not outcome.caught, outcome.detail
 

@@ -4,11 +4,13 @@ composition strategy once drew a 326 M-entry matrix)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 
-from linconv.cases import Case
-from linconv.config import max_numel
+from linconv.core.cases import Case
+from linconv.core.config import max_numel
 from strategies.cases import (
     classifier_head_cases,
     composition_cases,
@@ -20,12 +22,11 @@ from strategies.cases import (
 
 def _tensor_sizes(case: Case, *, dense: bool) -> dict[str, int]:
     g = case.geometry
-    out_h, out_w = g.output_size()
     sizes = {
-        "input": g.batch * g.in_channels * g.height * g.width,
+        "input": g.batch * g.in_features,
         "output": g.batch * g.out_features,
-        "weight": g.out_channels * (g.in_channels // g.groups) * g.kernel[0] * g.kernel[1],
-        "columns (unfold)": g.batch * g.in_channels * g.kernel[0] * g.kernel[1] * out_h * out_w,
+        "weight": g.out_channels * g.in_per_group * g.taps,
+        "columns (unfold)": g.batch * g.in_channels * g.taps * math.prod(g.output_size()),
     }
     if dense:
         sizes["dense matrix"] = g.out_features * g.in_features

@@ -11,9 +11,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linconv.cases import Case
-from linconv.check import Workload, run_relation
-from linconv.geometry import ConvGeometry
+from linconv.core.cases import Case
+from linconv.core.geometry import ConvGeometry
+from linconv.measure import Workload
+from linconv.relations import run_relation
 from linconv.timing import Recorder, Sample, problem_size, quantiles, ratio_rows, size_bucket, stats, timing_rows
 
 FLOATS = st.floats(min_value=1e-9, max_value=1e3, allow_nan=False)
@@ -49,10 +50,12 @@ def test_size_buckets_are_powers_of_four(size, bucket):
 
 def test_problem_size_counts_multiply_adds():
     # 3x3 conv 4->8 on 2x[4,6,6], no padding: output 8x4x4, 4*9 terms each
-    case = Case(ConvGeometry(2, 4, 8, 6, 6, kernel=3))
+    case = Case(ConvGeometry(2, 4, 8, (6, 6), kernel=3))
     assert problem_size(case) == 2 * 8 * 4 * 4 * 36
     # + a Linear(8*4*4 -> 10) head per sample
-    assert problem_size(Case(ConvGeometry(2, 4, 8, 6, 6, kernel=3), head_features=10)) == 2 * 8 * 16 * 36 + 2 * 10 * 128
+    assert (
+        problem_size(Case(ConvGeometry(2, 4, 8, (6, 6), kernel=3), head_features=10)) == 2 * 8 * 16 * 36 + 2 * 10 * 128
+    )
 
 
 def _sample(relation="pointwise", dtype="float32", size=100, times=None, device="cpu"):
@@ -95,11 +98,11 @@ def test_ratio_rows_pair_each_example_and_pool():
 
 def _relation_cases():
     return [
-        ("pointwise", Case(ConvGeometry(2, 4, 6, 5, 5), seed=1)),
-        ("general_conv", Case(ConvGeometry(1, 2, 4, 5, 5, kernel=3, padding=1), seed=2)),
-        ("composition", Case(ConvGeometry(1, 2, 4, 4, 4, kernel=3), head_features=3, seed=3)),
-        ("composition_with_activation", Case(ConvGeometry(1, 2, 4, 4, 4, kernel=3), head_features=3, seed=3)),
-        ("classifier_head", Case(ConvGeometry(3, 4, 5, 2, 2, kernel=2), seed=4)),
+        ("pointwise", Case(ConvGeometry(2, 4, 6, (5, 5)), seed=1)),
+        ("general_conv", Case(ConvGeometry(1, 2, 4, (5, 5), kernel=3, padding=1), seed=2)),
+        ("composition", Case(ConvGeometry(1, 2, 4, (4, 4), kernel=3), head_features=3, seed=3)),
+        ("composition_with_activation", Case(ConvGeometry(1, 2, 4, (4, 4), kernel=3), head_features=3, seed=3)),
+        ("classifier_head", Case(ConvGeometry(3, 4, 5, (2, 2), kernel=2), seed=4)),
     ]
 
 
@@ -132,7 +135,7 @@ def test_a_timing_failure_is_counted_not_raised():
 
     recorder = Recorder()
     work = Workload(run=lambda: "checked result", forward=broken)
-    case = Case(ConvGeometry(1, 1, 1, 1, 1))
+    case = Case(ConvGeometry(1, 1, 1, (1, 1)))
     assert recorder("pointwise", "conv2d", case, work) == "checked result"
     assert recorder.errors == ["pointwise/conv2d: RuntimeError: out of memory (simulated)"]
     assert recorder.to_dict()["samples"] == []  # an example with no timing is not reported
@@ -141,8 +144,8 @@ def test_a_timing_failure_is_counted_not_raised():
 def test_every_nth_example_is_timed_per_relation_and_device():
     recorder = Recorder(every=3)
     for seed in range(7):
-        run_relation("pointwise", Case(ConvGeometry(1, 2, 2, 2, 2), seed=seed), observer=recorder)
-    run_relation("full_kernel", Case(ConvGeometry(1, 2, 2, 2, 2, kernel=2)), observer=recorder)
+        run_relation("pointwise", Case(ConvGeometry(1, 2, 2, (2, 2)), seed=seed), observer=recorder)
+    run_relation("full_kernel", Case(ConvGeometry(1, 2, 2, (2, 2), kernel=2)), observer=recorder)
     assert [s.relation for s in recorder.samples] == ["pointwise"] * 3 + ["full_kernel"]  # examples 1, 4, 7; 1
     with pytest.raises(ValueError, match="every"):
         Recorder(every=0)
@@ -151,7 +154,7 @@ def test_every_nth_example_is_timed_per_relation_and_device():
 def test_the_precision_mode_is_part_of_the_key():
     recorder = Recorder()
     recorder.mode = "strict"
-    run_relation("pointwise", Case(ConvGeometry(1, 2, 2, 2, 2)), observer=recorder)
+    run_relation("pointwise", Case(ConvGeometry(1, 2, 2, (2, 2))), observer=recorder)
     assert {r["mode"] for r in timing_rows(recorder.samples)} == {"strict"}
 
 
@@ -167,9 +170,9 @@ def test_time_call_measures_a_known_duration():
 
 def test_worker_records_merge_into_one():
     a, b = Recorder(), Recorder()
-    run_relation("pointwise", Case(ConvGeometry(1, 2, 2, 2, 2), seed=1), observer=a)
-    run_relation("pointwise", Case(ConvGeometry(1, 2, 2, 2, 2), seed=2), observer=b)
-    run_relation("full_kernel", Case(ConvGeometry(1, 2, 2, 2, 2, kernel=2)), observer=b)
+    run_relation("pointwise", Case(ConvGeometry(1, 2, 2, (2, 2)), seed=1), observer=a)
+    run_relation("pointwise", Case(ConvGeometry(1, 2, 2, (2, 2)), seed=2), observer=b)
+    run_relation("full_kernel", Case(ConvGeometry(1, 2, 2, (2, 2), kernel=2)), observer=b)
     b.errors.append("full_kernel/conv2d: RuntimeError: x")
     merged = Recorder()
     for worker in (a, b):
@@ -191,7 +194,7 @@ def test_timing_runs_with_its_own_thread_count_and_restores_the_runs(monkeypatch
 
     before = torch.get_num_threads()
     recorder = Recorder(threads=1)
-    recorder("pointwise", "conv2d", Case(ConvGeometry(1, 1, 1, 1, 1)), Workload(run=lambda: None, forward=forward))
+    recorder("pointwise", "conv2d", Case(ConvGeometry(1, 1, 1, (1, 1))), Workload(run=lambda: None, forward=forward))
     assert set(seen) == {1} and torch.get_num_threads() == before
     monkeypatch.setenv("LINCONV_TIMING_THREADS", "3")
     assert Recorder().threads == 3

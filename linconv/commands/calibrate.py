@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from linconv.atomic import write_text_atomic
-from linconv.calibration import CALIBRATED_RELATIONS, Sample, collect, current_constant, render_markdown, summarize
+from linconv.calibration import Sample, calibrated_relations, collect, current_constant, render_markdown, summarize
+from linconv.core.fileio import write_text_atomic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,8 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "formulation. The committed data is docs/calibration.md.",
     )
     parser.add_argument("--examples", type=int, default=1000, help="examples per relation (default 1000)")
-    parser.add_argument("--relations", default=",".join(CALIBRATED_RELATIONS),
-                        help=f"comma-separated relations (default {','.join(CALIBRATED_RELATIONS)})")  # fmt: skip
+    calibrated = ",".join(calibrated_relations())
+    parser.add_argument(
+        "--relations",
+        default=calibrated,
+        help=f"comma-separated relations (default: every calibrated one, {calibrated})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
     parser.add_argument("--device", default="cpu", help="device to calibrate on (default cpu)")
     parser.add_argument("--json", type=Path, help="write the summary rows as JSON to this file")
@@ -44,9 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     relations = [r.strip() for r in args.relations.split(",") if r.strip()]
-    unknown = [r for r in relations if r not in CALIBRATED_RELATIONS]
+    unknown = [r for r in relations if r not in calibrated_relations()]
     if unknown or not relations:
-        print(f"calibrate: --relations must be a subset of {','.join(CALIBRATED_RELATIONS)}, got {args.relations!r}",
+        print(f"calibrate: --relations must be a subset of {','.join(calibrated_relations())}, got {args.relations!r}",
               file=sys.stderr)  # fmt: skip
         return 2
     if args.json is not None and args.json.is_dir():

@@ -7,14 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from linconv.atomic import write_text_atomic
-from linconv.fault_search import CI_MAX_EXAMPLES, markdown_table, outcomes_json, search
+from linconv.core.fileio import write_text_atomic
 from linconv.faults import all_faults
+from linconv.faults.search import ci_max_examples, markdown_table, outcomes_json, search
 
-DESCRIPTION = f"""\
-Inject each fault of the catalogue (linconv/fault_catalogue.py) into ONE formulation of its
+DESCRIPTION = """\
+Inject each fault of the catalogue (linconv/faults/catalogue/) into ONE formulation of its
 relation, run that relation's property search (the strategy the property uses, derandomised,
-{CI_MAX_EXAMPLES} examples, as the `ci` profile) until the first violation, shrink it, and print
+examples as the `ci` profile) until the first violation, shrink it, and print
 a table: caught?, by which comparison, examples and seconds until detection, the shrunk case.
 Every harmful fault must be caught and no benign one flagged; the exit status is 1 otherwise.
 Catalogue and results: docs/faults.md."""
@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-examples",
         type=int,
-        default=CI_MAX_EXAMPLES,
-        help=f"examples per fault before giving up (default {CI_MAX_EXAMPLES}, the ci profile's)",
+        default=None,
+        help=f"examples per fault before giving up (default {ci_max_examples()}, the ci profile's)",
     )
     parser.add_argument("--no-shrink", action="store_true", help="report the first failing case, unshrunk (faster)")
     parser.add_argument("--device", default="cpu", help="device the cases run on (default cpu)")
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             kind = "harmful" if f.harmful else "benign"
             print(f"{f.name:34} {f.relation + '/' + f.formulation:38} {kind:8} {f.bug_class}")
         return 0
-    if args.max_examples < 1:
+    if args.max_examples is not None and args.max_examples < 1:
         print(f"faults: --max-examples must be >= 1, got {args.max_examples}", file=sys.stderr)
         return 2
     if args.only:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if path is not None and path.is_dir():
             print(f"faults: {option} {path} is a directory, not a file", file=sys.stderr)
             return 2
-    from linconv.devices import device_unavailable_reason
+    from linconv.lanes.devices import device_unavailable_reason
 
     try:
         reason = device_unavailable_reason(args.device)

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from linconv.atomic import write_text_atomic
+from linconv.core.fileio import write_text_atomic
 from linconv.gate import (
     DEFAULT_DRIFT,
     DEFAULT_K,
@@ -20,7 +20,7 @@ from linconv.gate import (
     load_run,
     render_markdown,
 )
-from linconv.report import REPORT_JSON, ReportError
+from linconv.runreport import REPORT_JSON, ReportError
 
 
 def _positive(kind: type) -> object:

@@ -92,6 +92,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check.set_defaults(func=_check)
 
+    migrate = actions.add_parser(
+        "migrate",
+        parents=[common],
+        help="rewrite files of an older schema version in the current one",
+        description="Rewrite every corpus file written by an older linconv (schema version below "
+        f"{corpus.SCHEMA_VERSION}) in the current schema, under its current id (the old file is removed; a "
+        "case already stored under the new id is merged). Files of the current version are left alone.",
+    )
+    migrate.set_defaults(func=_migrate)
+
 
 def _directory(args: argparse.Namespace) -> Path:
     return args.dir if args.dir is not None else corpus.default_directory()
@@ -149,6 +159,28 @@ def _add(args: argparse.Namespace) -> int:
     return status
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    directory = _existing_directory(args)
+    if directory is None:
+        return 2
+    status, moved = 0, 0
+    for path in corpus.corpus_files(directory):
+        try:
+            regression = corpus.load_file(path)
+        except corpus.CorpusError as exc:
+            _error(str(exc))
+            status = 1
+            continue
+        if path.name == f"{regression.id}.json":
+            continue
+        written, merged = corpus.add(regression, directory)
+        path.unlink()
+        moved += 1
+        print(f"{path.name} -> {written.name}" + (" (merged)" if merged else ""))
+    print(f"{moved} file(s) rewritten in schema version {corpus.SCHEMA_VERSION} in {directory}")
+    return status
+
+
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
@@ -163,7 +195,7 @@ def _list(args: argparse.Namespace) -> int:
     for r in regressions:
         expect = f"xfail {r.xfail_torch}" if r.expect == "xfail" else r.expect
         note = (r.note or "").splitlines()[0] if r.note else ""
-        rows.append((r.id, r.relation, expect, corpus.summary(r.case), note[:60] + ("..." if len(note) > 60 else "")))
+        rows.append((r.id, r.relation, expect, r.case.describe(), note[:60] + ("..." if len(note) > 60 else "")))
     print("\n".join(_table(rows)))
     print(f"{len(regressions)} case(s) in {directory}")
     for exc in errors:
@@ -189,26 +221,16 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _devices(text: str) -> list[str]:
-    from linconv.devices import KNOWN_DEVICES, device_unavailable_reason
-
-    if text.strip() == "all":
-        return [d for d in KNOWN_DEVICES if device_unavailable_reason(d) is None]
-    devices = [d.strip() for d in text.split(",") if d.strip()]
-    for device in devices:
-        device_unavailable_reason(device)  # raises ValueError for an unknown device
-    return devices
-
-
 def _check(args: argparse.Namespace) -> int:
-    from linconv.devices import DEVICE_MODES, device_mode
-    from linconv.replay import replay
+    from linconv.corpus.replay import replay
+    from linconv.lanes.devices import device_unavailable_reason, parse_devices
+    from linconv.lanes.modes import device_mode, modes_of
 
     directory = _existing_directory(args)
     if directory is None:
         return 2
     try:
-        devices = _devices(args.devices)
+        devices = parse_devices(args.devices)
     except ValueError as exc:
         _error(f"--devices: {exc}")
         return 2
@@ -229,9 +251,16 @@ def _check(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     counts: Counter[str] = Counter()
+    present = []
+    for device in devices:
+        reason = device_unavailable_reason(device)
+        if reason:
+            print(f"SKIP   {device}: {reason}")
+        else:
+            present.append(device)
     for regression in regressions:
-        for device in devices:
-            for mode in DEVICE_MODES[device.split(":")[0]]:
+        for device in present:
+            for mode in modes_of(device):
                 with device_mode(mode):
                     outcome = replay(regression, device)
                 counts[outcome.status] += 1
@@ -242,7 +271,7 @@ def _check(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {status}ed" if status != "skip" else f"{n} skipped" for status, n in counts.items())
     print(
         f"{summary or 'nothing replayed'} in {time.perf_counter() - start:.2f}s ({len(regressions)} case(s), "
-        f"devices: {', '.join(devices)})"
+        f"devices: {', '.join(present) or 'none present'})"
     )
     if problems:
         print(f"{problems} file(s) or id(s) could not be used", file=sys.stderr)

@@ -6,8 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from linconv.merge import merge_report_files
-from linconv.report import REPORT_JSON, ReportError, render_from, write_report
+from linconv.runreport import REPORT_JSON, ReportError, merge_report_files, render_from, write_report
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

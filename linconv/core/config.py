@@ -1,0 +1,69 @@
+"""Run-wide settings: the size budget and the selected dtypes, from options or LINCONV_* variables.
+
+conftest.py fills these from ``--max-numel`` / ``--dtypes``; outside pytest the environment
+variables apply. Strategies read them at draw time, so one run uses one budget throughout.
+"""
+
+from __future__ import annotations
+
+import os
+
+from linconv.core.cases import DTYPES
+
+__all__ = [
+    "DEFAULT_MAX_NUMEL",
+    "MIN_MAX_NUMEL",
+    "max_numel",
+    "parse_dtypes",
+    "selected_dtypes",
+    "set_max_numel",
+    "set_selected_dtypes",
+]
+
+# Largest element count of any tensor one example builds (input, output, weight, unfold columns,
+# dense matrix). 2**16 float64 values are 512 KiB: hundreds of examples a second on 2 cores and
+# far from any memory limit, while still reaching reduction lengths in the thousands.
+DEFAULT_MAX_NUMEL = 2**16
+# Below this the geometry strategies could not fit their smallest shapes (a 5x5 kernel dilated
+# by 2 on a 9x9 input has a 9x9 -> 1x1 dense matrix of 81 entries times padding/stride slack).
+MIN_MAX_NUMEL = 2**12
+
+_state: dict[str, object] = {}
+
+
+def parse_dtypes(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in DTYPES]
+    if not names or unknown:
+        raise ValueError(f"dtypes must be a comma-separated subset of {','.join(DTYPES)}, got {text!r}")
+    return tuple(n for n in DTYPES if n in names)  # keep the shrink order: float32 first
+
+
+def parse_max_numel(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < MIN_MAX_NUMEL:
+        raise ValueError(f"max numel (LINCONV_MAX_NUMEL / --max-numel) must be an int >= {MIN_MAX_NUMEL}, got {text!r}")
+    return value
+
+
+def max_numel() -> int:
+    if "max_numel" not in _state:
+        _state["max_numel"] = parse_max_numel(os.environ.get("LINCONV_MAX_NUMEL", str(DEFAULT_MAX_NUMEL)))
+    return _state["max_numel"]  # type: ignore[return-value]
+
+
+def set_max_numel(value: int | str) -> None:
+    _state["max_numel"] = parse_max_numel(str(value))
+
+
+def selected_dtypes() -> tuple[str, ...]:
+    if "dtypes" not in _state:
+        _state["dtypes"] = parse_dtypes(os.environ.get("LINCONV_DTYPES", ",".join(DTYPES)))
+    return _state["dtypes"]  # type: ignore[return-value]
+
+
+def set_selected_dtypes(value: str | tuple[str, ...]) -> None:
+    _state["dtypes"] = parse_dtypes(value if isinstance(value, str) else ",".join(value))

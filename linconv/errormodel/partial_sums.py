@@ -1,0 +1,77 @@
+"""Which backward kernels add partial sums in the storage dtype instead of float32.
+
+The error model assumes float16/bfloat16 sums run in float32 (``constants.ACCUMULATION_BITS``).
+Two CPU kernels break that, by construction rather than by accident, and the model must know:
+
+- ``F.fold`` (col2im, the backward of ``F.unfold``) adds each input pixel's overlapping kernel
+  taps straight into the gradient tensor: ``data_im[...] += data_col[...]`` with ``scalar_t`` the
+  storage dtype (aten/src/ATen/native/im2col.h, ``col2im``). One rounding per tap.
+- ATen's slow convolution (``slow_conv2d`` / ``slow_conv_dilated2d``, used on CPUs where oneDNN
+  has no float16/bfloat16 kernels) computes the input gradient as a GEMM into columns followed by
+  the same col2im, and the weight gradient as one GEMM per sample added into a weight-shaped
+  tensor of the storage dtype (aten/src/ATen/native/ConvolutionMM2d.cpp,
+  ``slow_conv2d_backward_weight_frame`` with beta = 1).
+
+Measured, not assumed (docs/calibration.md, "partial sums"): on an AVX-512 Xeon whose oneDNN
+runs float16 convs, the unfold + matmul input gradient reached error/bound 1.14 in float16
+(median 0.72) on ``N4 C4 7x6 -> O2 k4x5 same g2`` while conv2d stayed at 0.20; on an AMD EPYC
+without oneDNN half kernels conv2d's own input gradient reached 1.21 on the same geometry.
+
+``T`` partial sums added in a format of unit roundoff ``u`` carry about ``sqrt(T) * u`` of
+relative error (the same probabilistic argument as the main reduction term), so such a gradient
+gets ``sqrt(T) * u_storage`` on top of the float32 accumulation term; see precision.precision_of.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from linconv.core.geometry import ConvGeometry
+
+__all__ = ["RULES", "conv_backend", "storage_partial_sums"]
+
+# The rules a FormulationSpec may name.
+RULES = ("fold", "slow_conv")
+
+# ATen's convolution backends that run im2col + GEMM + col2im in the storage dtype on the CPU.
+_SLOW_CPU_BACKENDS = ("Slow2d", "SlowDilated2d", "Slow3d", "SlowDilated3d")
+
+
+def _overlap(g: ConvGeometry) -> int:
+    """Most kernel taps that land on one input pixel (bounded by the output positions)."""
+    return min(g.taps, math.prod(g.output_size()))
+
+
+def conv_backend(x: torch.Tensor, weight: torch.Tensor, g: ConvGeometry) -> str:
+    """The name of the backend ``F.convNd`` picks for these tensors ('' when torch cannot say:
+    ``_select_conv_backend`` is private and may change between releases)."""
+    select = getattr(torch._C, "_select_conv_backend", None)
+    if select is None:
+        return ""
+    # the backend depends on dtype, layout, device, groups and dilation; the padding amount
+    # does not change the choice, and 'same'/'valid' (or a padded copy) reach it as ints
+    zeros = [0] * g.rank
+    padding = zeros if isinstance(g.padding, str) or g.padding_mode != "zeros" else list(g.padding)
+    try:
+        backend = select(x, weight, None, list(g.stride), padding, list(g.dilation), False, zeros, g.groups, None)
+    except (RuntimeError, TypeError):
+        return ""
+    return str(backend).rsplit(".", 1)[-1]
+
+
+def storage_partial_sums(rule: str, g: ConvGeometry, x: torch.Tensor, weight: torch.Tensor) -> dict[str, int]:
+    """Partial sums per gradient (by tensor name) that ``rule``'s kernel adds in the storage
+    dtype for these tensors; empty when its sums stay in the accumulation format."""
+    if rule not in RULES:
+        raise ValueError(f"partial-sum rule must be one of {RULES}, got {rule!r}")
+    if x.dtype not in (torch.float16, torch.bfloat16) or x.device.type != "cpu":
+        return {}
+    if rule == "fold":
+        return {"x": _overlap(g)}
+    backend = conv_backend(x, weight, g)
+    if backend and backend not in _SLOW_CPU_BACKENDS:
+        return {}
+    # a slow backend, or one torch would not name: assume the storage-dtype sums (the safe side)
+    return {"x": _overlap(g), "weight": g.batch}

@@ -1,0 +1,83 @@
+"""Which roundings a formulation's arithmetic has on a case: the input rounding the precision
+flags allow, the underflow scale, and the :class:`~linconv.errormodel.precision.Precision` that
+results. Every relation's comparisons take their precision from :func:`formulation_precision`,
+so the error model is applied identically everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from linconv.core.cases import Case
+from linconv.errormodel.constants import INPUT_UNIT_ROUNDOFF
+from linconv.errormodel.precision import Precision, precision_of
+from linconv.lanes.flags import PrecisionFlags, read_flags
+
+__all__ = ["OPS", "formulation_precision", "input_rounding", "input_unit_roundoff", "underflow_scale"]
+
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+# The kernels whose float32 inputs a precision flag may round.
+OPS = ("conv", "matmul")
+
+
+def input_unit_roundoff(device_type: str, op: str, flags: PrecisionFlags | None = None) -> float:
+    """Unit roundoff of the rounding that float32 inputs of ``op`` on ``device_type`` may get.
+
+    0.0 when inputs stay IEEE float32, 2**-10 for TF32 (truncation bound), 2**-8 for bfloat16. ``op`` is
+    ``"conv"`` or ``"matmul"``; ``flags`` defaults to :func:`read_flags`. An upper bound over the
+    kernels torch may pick: a convolution that does not go to cuDNN (or oneDNN) runs as im2col
+    plus a cuBLAS (or cpublas) GEMM, which follows the matmul flag (ConvolutionMM2d.cu /
+    ConvolutionMM2d.cpp; cpublas::gemm tries mkldnn_bf32_gemm first), so a conv is bounded by
+    both its own flag and the matmul flag. No torch flag lowers float32 precision on MPS.
+    """
+    if device_type not in _DEVICE_TYPES:
+        raise ValueError(f"device_type must be one of {_DEVICE_TYPES}, got {device_type!r}")
+    if op not in OPS:
+        raise ValueError(f"op must be one of {OPS}, got {op!r}")
+    if device_type == "mps":
+        return 0.0
+    flags = read_flags() if flags is None else flags
+    if device_type == "cuda":
+        matmul, conv, conv_library_on = flags.cuda_matmul, flags.cudnn_conv, flags.cudnn_enabled
+    else:
+        matmul, conv, conv_library_on = flags.mkldnn_matmul, flags.mkldnn_conv, flags.mkldnn_enabled
+    roundoff = INPUT_UNIT_ROUNDOFF[matmul]
+    if op == "conv" and conv_library_on:
+        roundoff = max(roundoff, INPUT_UNIT_ROUNDOFF[conv])
+    return roundoff
+
+
+def input_rounding(case: Case, ops: Iterable[str]) -> float:
+    """The largest input rounding any of ``ops`` may apply on the case's device (float32 only:
+    the flags lower float32 math alone)."""
+    if case.torch_dtype != torch.float32:
+        return 0.0
+    device_type = torch.device(case.device).type
+    return max((input_unit_roundoff(device_type, op) for op in ops), default=0.0)
+
+
+def underflow_scale(tensors: Iterable[torch.Tensor | None]) -> float:
+    """S of linconv.errormodel.precision: the largest factor an underflowed intermediate can be
+    multiplied by (the largest |value| among the case's inputs, parameters and upstream gradient)."""
+    return max([1.0] + [float(t.detach().abs().max()) for t in tensors if t is not None and t.numel()])
+
+
+def formulation_precision(
+    case: Case,
+    ops: Iterable[str],
+    *,
+    scale: float = 1.0,
+    storage_accumulation: bool = False,
+    storage_partial_sums: int = 0,
+) -> Precision:
+    """The error-model parameters of one formulation's result on ``case``: its dtype, the input
+    rounding of its ops under the flags in force, the underflow scale ``scale``, and (for one
+    gradient) sums in the storage dtype or partial sums added there."""
+    return precision_of(
+        case.torch_dtype,
+        input_rounding=input_rounding(case, ops),
+        storage_accumulation=storage_accumulation,
+        storage_partial_sums=storage_partial_sums,
+        underflow_scale=scale,
+    )

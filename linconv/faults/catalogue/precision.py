@@ -1,0 +1,66 @@
+"""Accumulation in too low a precision."""
+
+from __future__ import annotations
+
+import torch
+
+from linconv.converters import block_diagonal
+from linconv.core.cases import Params
+from linconv.core.geometry import ConvGeometry
+from linconv.faults.catalogue.tensors import cast_params, issue
+from linconv.faults.record import fault
+from linconv.relations.common import Formulation
+
+
+class _LinearSummedInStorageDtype(torch.autograd.Function):
+    """F.linear whose forward keeps the running sum of every output in the storage dtype; the
+    backward is F.linear's own (only the forward's accumulation is broken)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        acc = x[:, 0:1] * weight[:, 0]  # [N, O], each product and partial sum rounded to x.dtype
+        for k in range(1, x.shape[1]):
+            acc += x[:, k : k + 1] * weight[:, k]
+        return acc if bias is None else acc + bias
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        return grad @ weight, grad.t() @ x, grad.sum(0) if ctx.has_bias else None
+
+
+@fault(
+    relation="general_conv",
+    formulation="dense_linear",
+    bug_class="precision",
+    description="a float64 dense Linear computed in float32 and cast back",
+    issue=issue(74438),
+)
+def float64_computed_in_float32(fn_: Formulation) -> Formulation:
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        if x.dtype != torch.float64:
+            return fn_(x, p, g)
+        return fn_(x.float(), cast_params(p, torch.float32), g).double()
+
+    return fn
+
+
+@fault(
+    relation="full_kernel",
+    formulation="flatten_linear",
+    bug_class="precision",
+    description="a float16/bfloat16 Linear keeps its running sum in the storage dtype",
+    issue=issue(2391),
+)
+def half_accumulated_in_half(linear: Formulation) -> Formulation:
+    """A reduction that keeps its running sum in the storage dtype (pytorch/pytorch#2391, #74438:
+    half reductions accumulating in the output): every partial sum rounded to float16/bfloat16."""
+
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        if x.dtype not in (torch.float16, torch.bfloat16):
+            return linear(x, p, g)
+        return _LinearSummedInStorageDtype.apply(x.flatten(1), block_diagonal(p.weight, g.groups), p.bias)
+
+    return fn

@@ -1,0 +1,66 @@
+"""Shapes and tiles: silent truncation instead of a shape error, stale tiles for some batch sizes."""
+
+from __future__ import annotations
+
+import torch
+
+from linconv.core.cases import Params
+from linconv.core.geometry import ConvGeometry
+from linconv.faults.catalogue.tensors import issue
+from linconv.faults.record import fault
+from linconv.relations.common import Formulation
+
+TILE_ROWS = 2
+
+
+@fault(
+    relation="composition",
+    formulation="fused_linear",
+    bug_class="tiles",
+    description=f"the fused Linear runs the batch in tiles of {TILE_ROWS} rows; "
+    "the last tile keeps the previous tile's output",
+    issue=issue(106749),
+)
+def stale_last_batch_tile(fn_: Formulation) -> Formulation:
+    """Rows processed in tiles of TILE_ROWS; the last tile's output is not written and still holds
+    the previous tile's (pytorch/pytorch#106749, #189495: results that depend on the batch size)."""
+
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        y = fn_(x, p, g)
+        n = y.shape[0]
+        last = ((n - 1) // TILE_ROWS) * TILE_ROWS
+        if last == 0:
+            return y
+        rows = torch.arange(n, device=y.device)
+        rows[last:] -= TILE_ROWS
+        return y[rows]
+
+    return fn
+
+
+@fault(
+    relation="pointwise",
+    formulation="linear_over_channels",
+    bug_class="shapes",
+    description="a strided 1x1 conv's output size computed as floor(H/s): the last row/column silently dropped",
+    issue=issue(62539),
+)
+def output_size_floor_truncates(linear: Formulation) -> Formulation:
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        (sh, sw), (h, w) = g.stride, x.shape[2:]
+        return linear(x, p, g)[:, :, : h // sh, : w // sw]  # floor(H/s), not floor((H-1)/s) + 1
+
+    return fn
+
+
+@fault(
+    relation="full_kernel",
+    formulation="conv2d",
+    bug_class="shapes",
+    description="the full-kernel conv output [N,O,1,1] squeezed: the batch axis vanishes at N=1",
+)
+def squeeze_instead_of_flatten(conv_flat: Formulation) -> Formulation:
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        return conv_flat(x, p, g).squeeze()  # [N, O] -> [O] at batch 1
+
+    return fn

@@ -1,0 +1,186 @@
+"""The correctness half of the verdict: property violations, the regression corpus, failing tests,
+and notes on what differs between the two runs' environments."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from linconv.gate.model import DRIFT_FLOOR, JUNIT_XML, Gate, Row, location
+from linconv.runreport import OUTCOMES
+from linconv.runreport.markdown import fmt_ratio
+
+__all__ = ["correctness", "environment_notes", "regression_rows", "tests"]
+
+_FAILING = ("failed", "xfailed")
+_HOLDING = ("passed", "xpassed")
+
+
+def _tallies(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """(relation, device) -> dtype -> tally row."""
+    out: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for name, entry in report["relations"].items():
+        for row in entry["by_device_dtype"]:
+            out[(name, row["device"])][row["dtype"]] = row
+    return out
+
+
+def _tally_text(rows: dict[str, dict[str, Any]]) -> tuple[str, float]:
+    violations = sum(r["violations"] for r in rows.values())
+    examples = sum(r["examples"] for r in rows.values())
+    worst = max((float(r["worst_ratio"]) for r in rows.values()), default=0.0)
+    return f"{violations} viol. / {examples} ex., worst {fmt_ratio(worst)}", worst
+
+
+def correctness(gate: Gate) -> None:
+    base, cand = _tallies(gate.baseline.report), _tallies(gate.candidate.report)
+    t = gate.thresholds
+    for key in sorted(base.keys() | cand.keys()):
+        relation, device = key
+        if key not in cand:
+            gate.rows.append(
+                Row(relation, "(correctness)", device, _tally_text(base[key])[0], "not run", "", "**not run**", True)
+            )
+            gate.reasons.append(f"{relation} on {device}: checked by the baseline, not run by the candidate")
+            continue
+        c_text, c_worst = _tally_text(cand[key])
+        b_rows = base.get(key, {})
+        new = [
+            f"{dtype} ({row['violations']})"
+            for dtype, row in sorted(cand[key].items())
+            if row["violations"] and not b_rows.get(dtype, {}).get("violations")
+        ]
+        if key not in base:
+            b_text, b_worst = "not run", 0.0
+            gate.notes.append(f"{relation} on {device}: new in the candidate's report, no baseline to compare with")
+        else:
+            b_text, b_worst = _tally_text(b_rows)
+        ratio = c_worst / b_worst if b_worst > 0 else (1.0 if c_worst == 0 else math.inf)
+        ratio_text = fmt_ratio(ratio) if key in base else ""
+        if new:
+            verdict, fails = f"**new violation**: {', '.join(new)}", True
+            gate.reasons.append(f"{relation} on {device}: new violation(s) in {', '.join(new)} (baseline: none)")
+        elif any(row["violations"] for row in cand[key].values()):
+            verdict, fails = "violated, as in the baseline", False
+            gate.notes.append(f"{relation} on {device}: violated in both runs (not new; still a failing property)")
+        elif key in base and ratio > t.drift and c_worst >= DRIFT_FLOOR:
+            verdict, fails = f"drift: worst error/bound x{fmt_ratio(ratio)}", t.fail_on_drift
+            if fails:
+                gate.reasons.append(
+                    f"{relation} on {device}: worst error/bound drifted x{fmt_ratio(ratio)} (--fail-on-drift)"
+                )
+        else:
+            verdict, fails = "ok", False
+        gate.rows.append(Row(relation, "(correctness)", device, b_text, c_text, ratio_text, verdict, fails))
+
+
+def _outcome_counts(outcomes: list[str]) -> str:
+    counts = {name: outcomes.count(name) for name in OUTCOMES if outcomes.count(name)}
+    return ", ".join(f"{n} {name}" for name, n in counts.items()) or "none"
+
+
+def regression_rows(gate: Gate) -> None:
+    base_rows = gate.baseline.report.get("regressions")
+    cand_rows = gate.candidate.report.get("regressions")
+    missing = [side for side, rows in (("baseline", base_rows), ("candidate", cand_rows)) if rows is None]
+    if missing:
+        gate.notes.append(
+            f"regression corpus not compared: the {' and '.join(missing)} report has no 'regressions' section "
+            "(written by a linconv before it recorded them)"
+        )
+        return
+    base = {(r["id"], r["relation"], r["device"], r["mode"]): r["outcome"] for r in base_rows}
+    cand = {(r["id"], r["relation"], r["device"], r["mode"]): r["outcome"] for r in cand_rows}
+    groups: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
+    for key in base.keys() | cand.keys():
+        groups[(key[1], location(key[2], key[3]))].append(key)
+    skipped_everywhere = set()
+    for (relation, where), keys in sorted(groups.items()):
+        if all(base.get(k) == cand.get(k) == "skipped" for k in keys):
+            skipped_everywhere.add(where)  # a device neither run has: one note, not a row per relation
+            continue
+        new_failures, fixed = [], []
+        for key in sorted(keys):
+            b, c = base.get(key, "not run"), cand.get(key, "not run")
+            if c in _FAILING and b not in _FAILING:
+                kind = "known upstream bug (xfail)" if c == "xfailed" else "fails"
+                new_failures.append(f"{key[0]} {kind}")
+            elif b in _FAILING and c in _HOLDING:
+                fixed.append(key[0])
+            elif b in _HOLDING and c == "skipped":
+                gate.notes.append(
+                    f"regression {key[0]} ({relation}) on {where}: passed in the baseline, skipped in the candidate"
+                )
+        b_text = _outcome_counts([base[k] for k in keys if k in base])
+        c_text = _outcome_counts([cand[k] for k in keys if k in cand])
+        if new_failures:
+            verdict = "**new failure**: " + ", ".join(new_failures)
+            gate.reasons.append(
+                f"regression corpus, {relation} on {where}: " + ", ".join(new_failures) + " (passed in the baseline)"
+            )
+        elif fixed:
+            verdict = "fixed: " + ", ".join(fixed)
+        else:
+            verdict = "ok"
+        if fixed:
+            gate.notes.append(
+                f"regression case(s) {', '.join(fixed)} ({relation}) on {where} hold under the candidate: "
+                "torch may have fixed them"
+            )
+        gate.rows.append(Row(relation, "(regression corpus)", where, b_text, c_text, "", verdict, bool(new_failures)))
+    if skipped_everywhere:
+        gate.notes.append(f"regression corpus skipped in both runs on {', '.join(sorted(skipped_everywhere))}")
+
+
+def tests(gate: Gate) -> None:
+    base, cand = gate.baseline.failed_tests, gate.candidate.failed_tests
+    if base is None or cand is None:
+        gate.notes.append(
+            f"failing tests not compared: no {JUNIT_XML} beside "
+            + " and ".join(str(run.path) for run in (gate.baseline, gate.candidate) if run.failed_tests is None)
+        )
+        return
+    regression_tests = "test_regressions.test_regression_case["  # judged per case above
+    new = sorted(t for t in cand - base if regression_tests not in t)
+    for test in new:
+        gate.reasons.append(f"test {test} fails in the candidate (passed in the baseline)")
+    if cand & base:
+        gate.notes.append(f"{len(cand & base)} test(s) fail in both runs (not new)")
+
+
+def _drawn(report: dict[str, Any]) -> dict[str, list[tuple[str, str, int]]]:
+    """Per relation: examples per (device, dtype) — what the derandomised profile should make equal."""
+    return {
+        name: sorted((r["device"], r["dtype"], r["examples"]) for r in entry["by_device_dtype"])
+        for name, entry in report["relations"].items()
+    }
+
+
+def environment_notes(gate: Gate) -> None:
+    b_env, c_env = gate.baseline.report["environment"], gate.candidate.report["environment"]
+    profiles = {b_env["hypothesis_profile"], c_env["hypothesis_profile"]}
+    if profiles != {"ci"}:
+        gate.notes.append(
+            f"Hypothesis profiles {b_env['hypothesis_profile']!r} / {c_env['hypothesis_profile']!r}: only the "
+            "derandomised 'ci' profile makes both runs draw the same examples"
+        )
+    for name in ("max_numel", "dtypes", "devices"):
+        if b_env.get(name) != c_env.get(name):
+            gate.notes.append(
+                f"environment.{name} differs ({b_env.get(name)!r} vs {c_env.get(name)!r}): "
+                "the runs drew different examples"
+            )
+    b_drawn, c_drawn = _drawn(gate.baseline.report), _drawn(gate.candidate.report)
+    differ = sorted(name for name in b_drawn.keys() & c_drawn.keys() if b_drawn[name] != c_drawn[name])
+    if differ and profiles == {"ci"}:
+        gate.notes.append(
+            f"the runs drew different examples in {', '.join(differ)} (examples per dtype differ), although the "
+            "derandomised 'ci' profile should draw the same: those rows compare different draws"
+        )
+    if b_env.get("precision_flags") != c_env.get("precision_flags"):
+        b_flags, c_flags = b_env.get("precision_flags") or {}, c_env.get("precision_flags") or {}
+        changed = sorted(k for k in b_flags.keys() | c_flags.keys() if b_flags.get(k) != c_flags.get(k))
+        gate.notes.append(
+            "precision flags differ: " + ", ".join(f"{k} {b_flags.get(k)!r} -> {c_flags.get(k)!r}" for k in changed)
+        )

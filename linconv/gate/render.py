@@ -1,0 +1,60 @@
+"""The verdict as Markdown: one table (relation x formulation x device), reasons, notes, thresholds."""
+
+from __future__ import annotations
+
+from linconv.gate.model import Gate, Run
+from linconv.runreport.markdown import table
+
+__all__ = ["render_markdown"]
+
+
+def _side(run: Run) -> str:
+    env, created = run.report["environment"], run.report.get("created", "?")
+    return f"`{run.path}` (torch {env['torch']}, profile `{env['hypothesis_profile']}`, created {created})"
+
+
+def render_markdown(gate: Gate) -> str:
+    b_env, c_env = gate.baseline.report["environment"], gate.candidate.report["environment"]
+    title = "PASS" if gate.passed else "FAIL"
+    lines = [f"## Torch upgrade gate: {title} — torch {b_env['torch']} → {c_env['torch']}", ""]
+    lines += [f"- baseline: {_side(gate.baseline)}", f"- candidate: {_side(gate.candidate)}"]
+    machine = gate.baseline.report["machine"]
+    if gate.timing_compared:
+        lines.append(
+            f"- machine: the same for both (`{machine['fingerprint']}`, {machine.get('cpu_model')}): timings compared"
+        )
+    else:
+        lines.append("- machine: different: timings not compared, correctness alone")
+    lines.append("")
+    if gate.reasons:
+        lines += ["**Why it fails:**", ""] + [f"- {reason}" for reason in gate.reasons] + [""]
+    else:
+        lines += [
+            "Nothing got worse: no new violation, no new failing regression case or test, "
+            + (
+                "no formulation slower beyond the noise threshold."
+                if gate.timing_compared
+                else "(timings not compared)."
+            ),
+            "",
+        ]
+    rows = [[r.relation, r.formulation, r.device, r.baseline, r.candidate, r.ratio, r.verdict] for r in gate.rows]
+    lines += table(["relation", "formulation", "device", "baseline", "candidate", "ratio", "verdict"], rows)
+    lines += [
+        "",
+        "Correctness rows: violations / examples and the worst error/bound (≤ 1 holds); ratio: candidate's worst "
+        "over the baseline's. Formulation rows: every timing (seconds per call) of the (dtype, phase, size) cells "
+        "both runs timed, divided by the baseline's median in its cell, pooled: median, IQR and count n of each "
+        "run on that scale (the baseline's median is about 1); ratio: candidate / baseline.",
+        "",
+    ]
+    if gate.bench_rows or gate.bench_notes:
+        lines += ["### pytest-benchmark", ""]
+        if gate.bench_rows:
+            lines += table(["benchmark", "baseline median", "candidate median", "ratio", "verdict"], gate.bench_rows)
+            lines += [""]
+        lines += [f"- {note}" for note in gate.bench_notes] + ([""] if gate.bench_notes else [])
+    if gate.notes:
+        lines += ["**Notes:**", ""] + [f"- {note}" for note in gate.notes] + [""]
+    lines += [f"Thresholds: {gate.thresholds.describe()}", ""]
+    return "\n".join(lines)

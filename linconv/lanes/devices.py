@@ -1,0 +1,46 @@
+"""Which devices this run can use, how a device list is read, and what each device cannot represent."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["KNOWN_DEVICES", "device_unavailable_reason", "parse_devices", "supports_dtype"]
+
+KNOWN_DEVICES = ("cpu", "cuda", "mps")
+
+
+def device_unavailable_reason(device: str) -> str | None:
+    """None when ``device`` can run here, else a sentence saying why not (ValueError: not a device)."""
+    kind, _, index = device.partition(":")
+    if kind not in KNOWN_DEVICES or (index and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"device must be one of {KNOWN_DEVICES} (optionally cuda:N), got {device!r}")
+    if kind == "cpu":
+        return None
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            return "CUDA is not available here (torch.cuda.is_available() is False)"
+        if int(index or 0) >= torch.cuda.device_count():
+            return f"{device} does not exist: torch sees {torch.cuda.device_count()} CUDA device(s)"
+        return None
+    if not torch.backends.mps.is_available():
+        return "MPS is not available here (torch.backends.mps.is_available() is False)"
+    return None
+
+
+def parse_devices(text: str) -> list[str]:
+    """A comma-separated device list, or ``all``: every device kind linconv knows (cpu, cuda, mps),
+    whether present or not — each consumer skips an absent one and says why
+    (:func:`device_unavailable_reason`). ValueError names an unknown device or an empty list."""
+    if text.strip() == "all":
+        return list(KNOWN_DEVICES)
+    devices = [d.strip() for d in text.split(",") if d.strip()]
+    if not devices:
+        raise ValueError(f"must name at least one device (cpu, cuda, cuda:N, mps) or 'all', got {text!r}")
+    for device in devices:
+        device_unavailable_reason(device)
+    return devices
+
+
+def supports_dtype(device: str, dtype: torch.dtype) -> bool:
+    """MPS has no float64; every other device/dtype pair linconv draws is supported."""
+    return not (device.startswith("mps") and dtype == torch.float64)

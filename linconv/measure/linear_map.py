@@ -1,0 +1,168 @@
+"""Measure a relation between formulations of one linear map: each formulation forward and
+backward against the float64 reference, through the error model.
+
+The reference and the magnitudes ``|W| (*) |x| + |b|`` (and their backward analogues) are the
+relation's reference formulation in float64 on the CPU, on the values and on their absolute
+values. Every formulation's output and every compared gradient goes through
+:func:`linconv.measure.compare.compare`; the exact lane (integer values whose sums are exact)
+demands equality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+
+from linconv.core.cases import Case, Params
+from linconv.core.geometry import ConvGeometry
+from linconv.errormodel import bound, exactly_representable_below, formulation_precision, underflow_scale
+from linconv.errormodel.partial_sums import storage_partial_sums
+from linconv.measure.compare import Comparison, compare, float64_cpu
+from linconv.measure.result import RelationResult, flags_in_force
+from linconv.measure.workload import Observer, Workload
+
+__all__ = ["LinearMapRelation", "measure_linear_map"]
+
+Formulation = Callable[[torch.Tensor, Params, ConvGeometry], torch.Tensor]
+
+
+class _Spec(Protocol):
+    fn: Formulation
+    ops: tuple[str, ...]
+    storage_accumulation: tuple[str, ...]
+    partial_sums: str
+
+
+class LinearMapRelation(Protocol):
+    """What the measurement reads of a relation (linconv.relations.Relation has it)."""
+
+    name: str
+    formulations: dict[str, Any]
+    reference: Formulation
+    grads: tuple[str, ...]
+
+    def reduction_lengths(self, case: Case) -> dict[str, int]: ...
+
+
+def _absfloat64_cpu(t: torch.Tensor) -> torch.Tensor:
+    return float64_cpu(t).abs()
+
+
+def _leaves(x: torch.Tensor, params: Params, grads: tuple[str, ...], convert: Callable) -> tuple[torch.Tensor, Params]:
+    def leaf(name: str, t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else convert(t).detach().requires_grad_(name in grads)
+
+    return leaf("x", x), Params(**{n: leaf(n, t) for n, t in params.as_dict().items()})
+
+
+def _forward(fn: Formulation, x, params: Params, grads, g, convert) -> tuple[torch.Tensor, torch.Tensor, Params]:
+    xl, p = _leaves(x, params, grads, convert)
+    return fn(xl, p, g), xl, p
+
+
+def _backward(y, xl, p: Params, grads, upstream) -> dict[str, torch.Tensor | None]:
+    if grads and y.shape == upstream.shape and y.requires_grad:
+        (y * upstream.to(y.dtype)).sum().backward()
+    leaves = {"x": xl, **p.as_dict()}
+    return {n: None if leaves[n] is None else leaves[n].grad for n in grads}
+
+
+def _workload(fn: Formulation, x: torch.Tensor, params: Params, grads: tuple[str, ...], upstream, g) -> Workload:
+    def run() -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
+        y, xl, p = _forward(fn, x, params, grads, g, lambda v: v)
+        return y.detach(), _backward(y, xl, p, grads, upstream)
+
+    def forward() -> torch.Tensor:
+        with torch.no_grad():
+            return fn(x, params, g)
+
+    def backward() -> Callable[[], object] | None:
+        y, xl, p = _forward(fn, x, params, grads, g, lambda v: v)
+        if y.shape != upstream.shape:
+            return None
+        leaves = [t for t in (xl, *p.as_dict().values()) if t is not None and t.requires_grad]
+        return lambda: torch.autograd.grad(y, leaves, upstream, retain_graph=True)
+
+    return Workload(run, forward, backward if grads else None)
+
+
+def measure_linear_map(
+    relation: LinearMapRelation, case: Case, *, observer: Observer | None = None, keep_outputs: bool = False
+) -> RelationResult:
+    """Measure every formulation of ``relation`` on ``case`` against the float64 reference.
+
+    ``keep_outputs`` stores each formulation's forward output and its bound (float64, CPU) in
+    ``RelationResult.outputs``, for comparisons across devices."""
+    g = case.geometry
+    t = case.build()
+    params = t.params
+    present = params.as_dict()
+    grads = tuple(n for n in relation.grads if n == "x" or present.get(n) is not None)
+    reductions = relation.reduction_lengths(case)
+
+    ref_y, xl, p = _forward(relation.reference, t.x, params, grads, g, float64_cpu)
+    upstream = case.upstream(ref_y.shape)
+    ref_grads = _backward(ref_y, xl, p, grads, float64_cpu(upstream))
+    ref_out = ref_y.detach()
+    mag_y, xl, p = _forward(relation.reference, t.x, params, grads, g, _absfloat64_cpu)
+    mag_grads = _backward(mag_y, xl, p, grads, _absfloat64_cpu(upstream))
+    mag_out = mag_y.detach()
+
+    limit = exactly_representable_below(case.torch_dtype)
+    integer_lane = case.values == "integer"
+
+    def exact_lane(magnitude: torch.Tensor) -> bool:
+        return integer_lane and (magnitude.numel() == 0 or float(magnitude.max()) < limit)
+
+    comparisons: list[Comparison] = []
+    outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    scale = underflow_scale([t.x, upstream, *present.values()])
+    for name, spec in relation.formulations.items():
+        precision = formulation_precision(case, spec.ops, scale=scale)
+        work = _workload(spec.fn, t.x, params, grads, upstream, g)
+        out, got_grads = observer(relation.name, name, case, work) if observer else work()
+        exact = exact_lane(mag_out)
+        comparisons.append(
+            compare(
+                name,
+                "output",
+                out,
+                ref_out,
+                magnitude=mag_out,
+                reduction=reductions["output"],
+                precision=precision,
+                exact=exact,
+            )
+        )
+        if tuple(out.shape) != tuple(ref_out.shape):
+            continue
+        if keep_outputs:
+            limit_out = torch.zeros_like(ref_out) if exact else bound(ref_out, mag_out, reductions["output"], precision)
+            outputs[name] = (float64_cpu(out), limit_out)
+        partials = storage_partial_sums(spec.partial_sums, g, t.x, t.weight) if spec.partial_sums else {}
+        for grad_name in grads:
+            grad_precision = precision
+            if grad_name in spec.storage_accumulation or grad_name in partials:
+                grad_precision = formulation_precision(
+                    case,
+                    spec.ops,
+                    scale=scale,
+                    storage_accumulation=grad_name in spec.storage_accumulation,
+                    storage_partial_sums=partials.get(grad_name, 0),
+                )
+            magnitude = mag_grads[grad_name]
+            comparisons.append(
+                compare(
+                    name,
+                    f"grad {grad_name}",
+                    got_grads[grad_name],
+                    ref_grads[grad_name],
+                    magnitude=magnitude,
+                    reduction=reductions[grad_name],
+                    precision=grad_precision,
+                    exact=exact_lane(magnitude),
+                )
+            )
+    return RelationResult(relation.name, case, tuple(comparisons), flags=flags_in_force(), outputs=outputs)

@@ -1,0 +1,127 @@
+"""pytest wiring of the verification run: options, Hypothesis profiles, the device x precision-mode
+parameter, an injected fault, and the report header."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from hypothesis import settings
+
+from linconv.core import config as run_config
+from linconv.lanes.devices import device_unavailable_reason, parse_devices
+from linconv.lanes.flags import read_flags
+from linconv.lanes.modes import device_mode, modes_of
+from linconv.plugins.session import SESSION
+from linconv.search.profiles import load_profile
+
+# The profile in force before pytest parses --hypothesis-profile: LINCONV_PROFILE, else dev.
+load_profile()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("linconv")
+    group.addoption(
+        "--devices",
+        default=os.environ.get("LINCONV_DEVICES", "all"),
+        help="comma-separated devices to check (cpu, cuda, cuda:N, mps) or 'all' "
+        "(cpu, plus cuda and mps, which skip with a reason when absent). Env: LINCONV_DEVICES. Default: all",
+    )
+    group.addoption(
+        "--dtypes",
+        default=None,
+        help="comma-separated dtypes the strategies draw from (float32,float64,bfloat16,float16). "
+        "Env: LINCONV_DTYPES. Default: all four",
+    )
+    group.addoption(
+        "--max-numel",
+        default=None,
+        help=f"size budget: most elements of any tensor one example builds. Env: LINCONV_MAX_NUMEL. "
+        f"Default: {run_config.DEFAULT_MAX_NUMEL}",
+    )
+    group.addoption(
+        "--inject-fault",
+        default=None,
+        metavar="NAME",
+        help="break one formulation of one relation for the whole run (python -m linconv faults --list "
+        "names the faults; docs/faults.md): the properties must then fail",
+    )
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
+    if workers:
+        # pytest-xdist: workers x threads must not exceed the cores, or OpenMP threads spin-wait
+        # on descheduled peers (measured on 2 cores: 2 workers x 2 threads ran the ci profile in
+        # 2 min 12 s, one process in 32 s; docs/parallel.md)
+        torch.set_num_threads(min(torch.get_num_threads(), max(1, _cores() // workers)))
+    try:
+        if config.getoption("--dtypes"):
+            run_config.set_selected_dtypes(config.getoption("--dtypes"))
+        if config.getoption("--max-numel"):
+            run_config.set_max_numel(config.getoption("--max-numel"))
+        run_config.selected_dtypes()
+        run_config.max_numel()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    try:
+        config._linconv_devices = parse_devices(config.getoption("--devices"))  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise pytest.UsageError(f"--devices: {exc}") from None
+    if config.getoption("--inject-fault"):
+        from linconv.faults import get_fault
+
+        try:
+            fault = get_fault(config.getoption("--inject-fault"))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--inject-fault: {exc}") from None
+        SESSION.overrides[fault.relation] = fault.faulted_relation()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    SESSION.overrides.clear()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Device x precision mode as one parameter pair: each its own test id and database key."""
+    if "device" not in metafunc.fixturenames:
+        return
+    params = []
+    for device in metafunc.config._linconv_devices:  # type: ignore[attr-defined]
+        reason = device_unavailable_reason(device)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        for mode in modes_of(device):
+            params.append(pytest.param(device, mode, id=f"{device}-{mode}", marks=marks))
+    metafunc.parametrize(("device", "precision_mode"), params, indirect=["precision_mode"])
+
+
+@pytest.fixture(autouse=True)
+def precision_mode(request: pytest.FixtureRequest):
+    """The flags of the test's precision mode, set for the test and restored after it
+    (autouse, so every test taking ``device`` gets it without naming it)."""
+    mode = getattr(request, "param", "default")
+    with device_mode(mode):
+        yield mode
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [f"linconv: torch {torch.__version__}, hypothesis profile {settings.get_current_profile_name()}"]
+    cuda = torch.version.cuda or "none"
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else "none"
+    lines.append(f"linconv: CUDA {cuda}, cuDNN {cudnn}, threads {torch.get_num_threads()}")
+    for device in config._linconv_devices:  # type: ignore[attr-defined]
+        reason = device_unavailable_reason(device)
+        name = torch.cuda.get_device_name(device) if device.startswith("cuda") and not reason else device
+        lines.append(f"linconv: device {device}: {reason or 'available (' + name + ')'}")
+    lines.append(f"linconv: precision flags: {read_flags().describe()}")
+    lines.append(f"linconv: dtypes {','.join(run_config.selected_dtypes())}; max numel {run_config.max_numel()}")
+    if config.getoption("--inject-fault"):
+        lines.append(f"linconv: INJECTED FAULT {config.getoption('--inject-fault')}: the properties must fail")
+    env = {k: v for k, v in sorted(os.environ.items()) if k.startswith("LINCONV_")}
+    lines.append(f"linconv: environment {env or '(no LINCONV_* variables)'}")
+    return lines

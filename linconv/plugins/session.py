@@ -1,0 +1,61 @@
+"""What one run has seen, per relation, device and dtype: examples, violations, worst ratio; and
+which relations it checks (the registry's, or one with an injected fault).
+
+The property helpers record every checked example here; the run report and the terminal summary
+read it. ``observer`` is where per-formulation timing plugs into the check. A fault injected for
+the whole run (``pytest --inject-fault``) is an override held here: the registry itself is never
+changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from linconv.measure import Observer, RelationResult
+from linconv.relations import Relation, get
+
+__all__ = ["SESSION", "RelationTally", "Session"]
+
+
+@dataclass
+class RelationTally:
+    examples: int = 0
+    violations: int = 0
+    exact: int = 0
+    worst_ratio: float = 0.0
+
+    def add(self, result: RelationResult, *, holds: bool, negative_control: bool) -> None:
+        self.examples += 1
+        self.violations += int(not holds)
+        self.exact += int(result.exact)
+        if not negative_control:
+            self.worst_ratio = max(self.worst_ratio, result.worst_ratio)
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "examples": self.examples,
+            "violations": self.violations,
+            "exact": self.exact,
+            "worst_ratio": self.worst_ratio,
+        }
+
+
+@dataclass
+class Session:
+    tallies: dict[tuple[str, str, str], RelationTally] = field(default_factory=dict)
+    observer: Observer | None = None
+    overrides: dict[str, Relation] = field(default_factory=dict)  # relation name -> the one this run checks
+
+    def relation(self, name: str) -> Relation:
+        """The relation this run checks under ``name``: an override (an injected fault), else the registry's."""
+        return self.overrides.get(name) or get(name)
+
+    def record(self, relation: Relation, result: RelationResult) -> None:
+        """Count one checked example; a negative control counts as violated when it did not fire."""
+        key = (result.relation, result.case.device, result.case.dtype)
+        self.tallies.setdefault(key, RelationTally()).add(
+            result, holds=relation.holds(result), negative_control=relation.negative_control is not None
+        )
+
+
+SESSION = Session()

@@ -1,0 +1,91 @@
+"""Building blocks the relations share: the conv as nn.ConvNd calls it, padding, flatten + Linear,
+and the reduction lengths of a conv's sums. A formulation has the signature
+``f(x, params, geometry) -> Tensor``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from linconv.converters import block_diagonal
+from linconv.core.cases import Case, Params
+from linconv.core.geometry import ConvGeometry
+
+__all__ = [
+    "Formulation",
+    "composition_reductions",
+    "conv",
+    "conv_flat",
+    "conv_reductions",
+    "flatten_linear",
+    "pad",
+    "requires",
+]
+
+Formulation = Callable[[torch.Tensor, Params, ConvGeometry], torch.Tensor]
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def pad(x: torch.Tensor, g: ConvGeometry) -> torch.Tensor:
+    """``x`` with the geometry's explicit padding applied in its padding mode."""
+    if not g.padded():
+        return x
+    mode = "constant" if g.padding_mode == "zeros" else g.padding_mode
+    return F.pad(x, g.torch_pad(), mode=mode)
+
+
+def conv(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+    """``F.convNd`` as nn.ConvNd calls it: non-zero padding modes pad first, zeros pass through."""
+    fn = _CONV[g.rank]
+    if g.padding_mode != "zeros":
+        return fn(pad(x, g), p.weight, p.bias, g.stride, 0, g.dilation, g.groups)
+    return fn(x, p.weight, p.bias, g.stride, g.padding, g.dilation, g.groups)
+
+
+def conv_flat(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+    """Full-kernel conv output ``[N, O, 1, ...]`` flattened to ``[N, O]`` (flatten, never squeeze)."""
+    return conv(x, p, g).flatten(1)
+
+
+def flatten_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+    """Full-kernel conv as ``Linear(C*prod(size), O)`` on ``x.flatten(1)``: output ``[N, O]``."""
+    return F.linear(x.flatten(1), block_diagonal(p.weight, g.groups), p.bias)
+
+
+def conv_reductions(g: ConvGeometry, head_features: int = 0) -> dict[str, int]:
+    """Terms per sum: output = C/g*prod(k); grad x <= O/g * (output positions a tap can reach);
+    grad weight and bias = N * prod(output size)."""
+    positions = math.prod(g.output_size())
+    return {
+        "output": g.reduction_length(),
+        "x": g.out_per_group * min(g.taps, positions),
+        "weight": g.batch * positions,
+        "bias": g.batch * positions,
+    }
+
+
+def composition_reductions(g: ConvGeometry, head_features: int) -> dict[str, int]:
+    """Two sums in a row: their lengths add (errors of the first pass through |W2|)."""
+    first = conv_reductions(g)
+    return {
+        "output": first["output"] + g.out_features,
+        "x": first["x"] + head_features,
+        "weight": first["weight"] + head_features,
+        "bias": first["bias"] + head_features,
+        # the fused side reaches the head weight through the dense product: + in_features terms
+        "head_weight": g.batch + g.in_features,
+        "head_bias": g.batch,
+    }
+
+
+def requires(*conditions: tuple[Callable[[Case], bool], str]) -> Callable[[Case], str]:
+    """An ``applies_to`` for a Relation: the reason of the first condition a case fails ("" if none)."""
+
+    def applies_to(case: Case) -> str:
+        return next((why for holds, why in conditions if not holds(case)), "")
+
+    return applies_to

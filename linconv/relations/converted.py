@@ -1,0 +1,123 @@
+"""Converters: the modules linconv.converters hands out compute the source's map. Each relation
+builds the module a user has, converts it, and runs the result against the float64 reference:
+the output and the input gradient (the converted module's parameters are new tensors, so
+parameter gradients do not reach the source)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from linconv import converters
+from linconv.core.cases import Params
+from linconv.core.geometry import ConvGeometry
+from linconv.relations.common import composition_reductions, conv, conv_flat, conv_reductions, requires
+from linconv.relations.composition import conv_then_linear
+from linconv.relations.conditions import FULL_KERNEL, HEAD, NO_HEAD, POINTWISE, RANK_2, UNSTRIDED
+from linconv.relations.record import FormulationSpec, Relation
+from linconv.relations.registry import register
+from strategies import composition_cases, full_kernel_cases, general_cases, pointwise_cases
+
+__all__ = ["conv_module", "linear_module"]
+
+_MATMUL = ("matmul",)
+_MODULE = "properties/test_converters.py"
+
+
+def _param(t: torch.Tensor) -> nn.Parameter:
+    return nn.Parameter(t.detach(), requires_grad=t.requires_grad)
+
+
+def conv_module(p: Params, g: ConvGeometry) -> nn.Conv2d:
+    """An nn.Conv2d of geometry ``g`` holding ``p.weight`` / ``p.bias`` (no default init runs)."""
+    conv_ = nn.Conv2d(g.in_channels, g.out_channels, g.kernel, g.stride, g.padding, g.dilation, g.groups,
+                      bias=g.bias, padding_mode=g.padding_mode, device="meta")  # fmt: skip
+    conv_.weight = _param(p.weight)
+    if p.bias is not None:
+        conv_.bias = _param(p.bias)
+    return conv_
+
+
+def linear_module(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device="meta")
+    linear.weight = _param(weight)
+    if bias is not None:
+        linear.bias = _param(bias)
+    return linear
+
+
+def converted_pointwise(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+    linear = converters.conv1x1_to_linear(conv_module(p, g))
+    return linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def converted_full_kernel(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+    return converters.full_kernel_conv_to_linear(conv_module(p, g))(x.flatten(1))
+
+
+def converted_dense(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+    linear = converters.conv_to_dense_linear(conv_module(p, g), tuple(g.size))
+    return linear(x.flatten(1)).view(x.shape[0], *g.output_shape[1:])
+
+
+def converted_fused(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+    assert p.head_weight is not None
+    head = linear_module(p.head_weight, p.head_bias)
+    return converters.fuse_linear_after_conv(conv_module(p, g), head, tuple(g.size))(x.flatten(1))
+
+
+def _converter(name, statement, fn, reference, strategy, reductions, *conditions) -> Relation:
+    return register(
+        Relation(
+            name=name,
+            statement=statement,
+            strategy=strategy,
+            formulations={"converted_linear": FormulationSpec(fn, _MATMUL)},
+            reference=reference,
+            grads=("x",),
+            reductions=reductions,
+            property_module=_MODULE,
+            applies_to=requires(RANK_2, *conditions),
+        )
+    )
+
+
+_converter(
+    "converted_pointwise",
+    "conv1x1_to_linear(conv) over the channel axis equals conv",
+    converted_pointwise,
+    conv,
+    lambda: pointwise_cases(max_stride=1),
+    conv_reductions,
+    POINTWISE,
+    UNSTRIDED,
+    NO_HEAD,
+)
+_converter(
+    "converted_full_kernel",
+    "full_kernel_conv_to_linear(conv) on x.flatten(1) equals conv",
+    converted_full_kernel,
+    conv_flat,
+    full_kernel_cases,
+    conv_reductions,
+    FULL_KERNEL,
+    NO_HEAD,
+)
+_converter(
+    "converted_dense",
+    "conv_to_dense_linear(conv, input_size) on x.flatten(1) equals conv",
+    converted_dense,
+    conv,
+    general_cases,
+    conv_reductions,
+    NO_HEAD,
+)
+_converter(
+    "converted_fused",
+    "fuse_linear_after_conv(conv, linear, input_size) equals linear(conv(x).flatten(1))",
+    converted_fused,
+    conv_then_linear,
+    composition_cases,
+    composition_reductions,
+    HEAD,
+)

@@ -1,0 +1,59 @@
+"""General conv: any ``Conv2d`` (stride, padding incl. ``'same'``/``'valid'`` and every padding
+mode, dilation, groups) equals unfold (im2col) + matmul, and equals a dense ("Toeplitz") Linear
+on the flattened input."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from linconv.converters import dense_conv_weight
+from linconv.core.cases import Params
+from linconv.core.geometry import ConvGeometry
+from linconv.relations.common import conv, conv_reductions, pad, requires
+from linconv.relations.conditions import NO_HEAD, RANK_2
+from linconv.relations.record import FormulationSpec, Relation
+from linconv.relations.registry import register
+from strategies import general_cases
+
+__all__ = ["GENERAL_CONV", "dense_linear", "unfold_matmul"]
+
+
+def unfold_matmul(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+    """im2col: gather every receptive field as a column, then one (grouped) matmul."""
+    n = x.shape[0]
+    out_h, out_w = g.output_size()
+    cols = F.unfold(pad(x, g), g.kernel, dilation=g.dilation, stride=g.stride)
+    cols = cols.view(n, g.groups, g.reduction_length(), out_h * out_w)
+    w = p.weight.reshape(g.groups, g.out_per_group, g.reduction_length())
+    y = torch.matmul(w, cols).reshape(n, g.out_channels, out_h, out_w)
+    return y if p.bias is None else y + p.bias.view(1, -1, 1, 1)
+
+
+def dense_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+    """The conv as one dense ("Toeplitz") Linear on the flattened input."""
+    positions = g.out_features // g.out_channels
+    bias = None if p.bias is None else p.bias.repeat_interleave(positions)
+    y = F.linear(x.flatten(1), dense_conv_weight(p.weight, g), bias)
+    return y.view(x.shape[0], *g.output_shape[1:])
+
+
+GENERAL_CONV = register(
+    Relation(
+        name="general_conv",
+        statement="any Conv2d equals unfold + matmul and a dense Linear on the flattened input",
+        strategy=general_cases,
+        formulations={
+            "conv2d": FormulationSpec(conv, ("conv",), partial_sums="slow_conv"),
+            "unfold_matmul": FormulationSpec(unfold_matmul, ("matmul",), partial_sums="fold"),
+            "dense_linear": FormulationSpec(dense_linear, ("matmul",), storage_accumulation=("weight",)),
+        },
+        reference=conv,
+        grads=("x", "weight", "bias"),
+        reductions=conv_reductions,
+        calibrated=True,
+        cross_device=True,
+        property_module="properties/test_general_conv.py",
+        applies_to=requires(RANK_2, NO_HEAD),
+    )
+)

@@ -1,0 +1,212 @@
+"""Render a run report as Markdown (report.md) and as the short table that closes the pytest output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from linconv.runreport.markdown import fmt_optional, fmt_ratio, fmt_time, table
+
+__all__ = ["reading", "render_markdown", "summary_lines"]
+
+
+def reading(pair: str, row: dict[str, Any]) -> str:
+    """In words: which side of ``A/B`` is faster and by how much; 'within spread' when the
+    interquartile range of the paired ratios contains 1."""
+    a, b = pair.split("/")
+    if row["q1"] <= 1 <= row["q3"] and row["count"] > 1:
+        return "within spread"
+    median = row["median"]
+    return f"{b} {median:.2g}x faster" if median >= 1 else f"{a} {1 / median:.2g}x faster"
+
+
+def _pooled(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in report["ratios"] if r["dtype"] == "all" and r["size_bucket"] == "all"]
+
+
+def _describe_machine(machine: dict[str, Any]) -> str:
+    gpus = ", ".join(machine.get("gpus", [])) or "none"
+    return (
+        f"{machine.get('cpu_model')} ({machine.get('cpu_capability')}), {machine.get('cpu_count')} CPUs, GPUs: {gpus}"
+    )
+
+
+def _header(report: dict[str, Any]) -> list[str]:
+    env = report["environment"]
+    return [
+        "# linconv run report",
+        "",
+        f"torch {env['torch']} · Python {env['python']} · Hypothesis profile `{env['hypothesis_profile']}` · "
+        f"{env['threads']} threads (timings: {env.get('timing_threads', '?')}) · created {report.get('created', '?')}",
+        "",
+    ]
+
+
+def _environment(report: dict[str, Any]) -> list[str]:
+    env, machine = report["environment"], report["machine"]
+    rows = [
+        ["devices", ", ".join(f"{d} ({n})" for d, n in env.get("devices", {}).items())],
+        ["machine", _describe_machine(machine)],
+        ["machine fingerprint", f"`{machine['fingerprint']}`"],
+        ["precision flags", ", ".join(f"{k}={v}" for k, v in env.get("precision_flags", {}).items())],
+        ["CUDA / cuDNN", f"{env.get('cuda')} / {env.get('cudnn')}"],
+        ["dtypes, max numel", f"{', '.join(env.get('dtypes', []))}; {env.get('max_numel')}"],
+        ["xdist workers", str(env.get("xdist_workers", 0))],
+        ["platform", str(env.get("platform"))],
+        ["LINCONV_* variables", ", ".join(f"{k}={v}" for k, v in env.get("linconv_env", {}).items()) or "none"],
+    ]
+    for shard in report.get("shards", []):
+        env_text = ", ".join(f"{k}={v}" for k, v in shard.get("linconv_env", {}).items()) or "no LINCONV_*"
+        rows.append(
+            [
+                "merged from",
+                f"`{shard['source']}`: profile {shard['hypothesis_profile']}, {env_text}, "
+                f"wall {fmt_optional(shard.get('wall_s'), '.0f')} s, machine `{shard['machine_fingerprint']}`",
+            ]
+        )
+    return [*table(["", ""], rows), ""]
+
+
+def _share(part: float | None, whole: float | None) -> float | None:
+    return None if part is None or not whole else 100 * part / whole
+
+
+def _relations(report: dict[str, Any]) -> list[str]:
+    rows = []
+    for name, entry in report["relations"].items():
+        t, run = entry["totals"], entry.get("run", {})
+        rows.append(
+            [
+                name,
+                str(t["examples"]),
+                str(t["violations"]),
+                str(t.get("exact", "-")),
+                fmt_ratio(t["worst_ratio"]),
+                fmt_optional(run.get("seconds"), ".1f"),
+                fmt_optional(run.get("examples_per_s"), ".2f"),
+                fmt_optional(_share(run.get("suite_s"), run.get("seconds")), ".0f"),
+                fmt_optional(_share(run.get("timing_s"), run.get("seconds")), ".0f"),
+                ", ".join(entry["formulations"]) if entry.get("timed") else "not timed",
+            ]
+        )
+    header = ["relation", "examples", "violations", "exact lane", "worst error/bound", "test s", "examples/s",
+              "suite's own cost %", "timing %", "timed formulations"]  # fmt: skip
+    by_dtype = [
+        [name, r["device"], r["dtype"], str(r["examples"]), str(r["violations"]), fmt_ratio(r["worst_ratio"])]
+        for name, entry in report["relations"].items()
+        for r in entry["by_device_dtype"]
+    ]
+    return [
+        "## Relations",
+        "",
+        *table(header, rows),
+        "",
+        "Violations count examples whose outcome was wrong (a negative control counts when it did *not* fire). "
+        "Worst error/bound is over examples expected to hold; ≤ 1 passes. Suite's own cost: test time "
+        "outside the formulations under test and outside timing (generation, tensors, float64 reference, bound).",
+        "",
+        "<details><summary>per device and dtype</summary>",
+        "",
+        *table(["relation", "device", "dtype", "examples", "violations", "worst error/bound"], by_dtype),
+        "",
+        "</details>",
+        "",
+    ]
+
+
+def _faster(report: dict[str, Any], plot_name: str | None) -> list[str]:
+    rows = [
+        [r["relation"], f"{r['device']} ({r['mode']})", r["pair"].replace("/", " / "), r["dtype"], r["phase"],
+         f"{r['median']:.3g}", f"{r['q1']:.3g} - {r['q3']:.3g}", str(r["count"]), reading(r["pair"], r)]
+        for r in report["ratios"]
+        if r["size_bucket"] == "all"
+    ]  # fmt: skip
+    lines = [
+        "## Which formulation is faster",
+        "",
+        "Median of the per-example time ratio A / B (same data, same run) over all sizes, for all dtypes "
+        "together and for each dtype; IQR is its interquartile range. > 1: B is faster.",
+        "",
+        *table(["relation", "device", "A / B", "dtype", "phase", "median ratio", "IQR", "n", "reading"], rows),
+        "",
+    ]
+    return lines + ([f"![time ratio against problem size]({plot_name})", ""] if plot_name else [])
+
+
+def _by_size(report: dict[str, Any]) -> list[str]:
+    rows = [
+        [r["relation"], f"{r['device']} ({r['mode']})", r["pair"].replace("/", " / "), r["phase"], r["size_bucket"],
+         f"{r['median']:.3g}", f"{r['q1']:.3g} - {r['q3']:.3g}", str(r["count"])]
+        for r in report["ratios"]
+        if r["dtype"] == "all" and r["size_bucket"] != "all"
+    ]  # fmt: skip
+    return [
+        "## Ratio by problem size",
+        "",
+        "Size: multiply-adds of the linear map, in buckets [2^k, 2^(k+2)).",
+        "",
+        *table(["relation", "device", "A / B", "phase", "size", "median ratio", "IQR", "n"], rows),
+        "",
+    ]
+
+
+def _timings(report: dict[str, Any]) -> list[str]:
+    rows = [
+        [r["relation"], r["formulation"], f"{r['device']} ({r['mode']})", r["dtype"], r["phase"], r["size_bucket"],
+         fmt_time(r["median_s"]), fmt_time(r["iqr_s"]), str(r["count"])]
+        for r in report["timings"]
+    ]  # fmt: skip
+    lines = [
+        "## Timings per formulation",
+        "",
+        "Seconds per call: forward without autograd; backward of one recorded forward. "
+        "Median and IQR over the examples in each cell.",
+        "",
+        "<details><summary>all timing rows</summary>",
+        "",
+        *table(["relation", "formulation", "device", "dtype", "phase", "size", "median", "IQR", "n"], rows),
+        "",
+        "</details>",
+        "",
+    ]
+    if report.get("timing_errors"):
+        lines += ["## Timing errors (did not affect any check)", ""]
+        lines += [f"- {e}" for e in report["timing_errors"][:20]] + [""]
+    return lines
+
+
+def render_markdown(report: dict[str, Any], plot_name: str | None = "report.png") -> str:
+    """report.md: header, environment, relations, which formulation is faster, ratios by size, timings."""
+    sections = (
+        _header(report),
+        _environment(report),
+        _relations(report),
+        _faster(report, plot_name),
+        _by_size(report),
+        _timings(report),
+    )
+    return "\n".join(line for section in sections for line in section)
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The short table that closes the pytest terminal output."""
+    pooled = _pooled(report)
+    columns = f"{'relation':<28} {'examples':>8} {'viol':>4} {'worst':>7} {'ex/s':>6}"
+    lines = [f"{columns}  median time ratio A/B: forward | backward"]
+    for name, entry in report["relations"].items():
+        t, run = entry["totals"], entry.get("run", {})
+        eps = fmt_optional(run.get("examples_per_s"), ".1f")
+        prefix = f"{name:<28} {t['examples']:>8} {t['violations']:>4} {fmt_ratio(t['worst_ratio']):>7} {eps:>6}  "
+        rows = [r for r in pooled if r["relation"] == name]
+        if not rows:
+            timed = entry.get("timed") and entry["formulations"]
+            lines.append(prefix + (f"{', '.join(timed)} timed (nothing to compare)" if timed else "not timed"))
+            continue
+        cells: dict[tuple[str, str, str], dict[str, str]] = {}
+        for r in rows:
+            cell = cells.setdefault((r["pair"], r["device"], r["mode"]), {})
+            cell[r["phase"]] = f"{r['median']:.2f}"
+        for i, ((pair, device, mode), phases) in enumerate(cells.items()):
+            where = device if mode == "default" else f"{device}/{mode}"
+            text = f"{pair} on {where}: {phases.get('forward', '-')} | {phases.get('backward', '-')}"
+            lines.append((prefix if i == 0 else " " * len(prefix)) + text)
+    return lines

@@ -1,0 +1,330 @@
+"""The run report's schema: one typed definition that documents the document and validates it.
+
+A run report (``report.json``, docs/report.md) is written by the pytest plugin, merged by
+``python -m linconv report A B --out M`` and judged by the gate. Its shape is the TypedDicts
+below; :func:`validate` walks a parsed document against them and raises :class:`ReportError`
+naming the file and the first field that is missing or of the wrong type. Optional keys are
+the ``total=False`` halves (reports written before a key existed lack it); unknown keys are
+allowed (adding keys keeps :data:`SCHEMA_VERSION`; renaming one or changing its meaning bumps it).
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from typing import Annotated, Any, Literal, TypedDict, Union
+
+__all__ = [
+    "OUTCOMES",
+    "OUTCOME_RANK",
+    "SCHEMA_VERSION",
+    "Environment",
+    "Machine",
+    "RatioRow",
+    "RelationEntry",
+    "Report",
+    "ReportError",
+    "SampleRow",
+    "TallyRow",
+    "TimingRow",
+    "validate",
+    "validate_benchmarks",
+]
+
+SCHEMA_VERSION = 1
+
+# Outcomes of a replayed regression case; worst first when several jobs or phases disagree.
+OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "skipped")
+OUTCOME_RANK = {"failed": 3, "xpassed": 2, "xfailed": 2, "skipped": 1, "passed": 0}
+
+# Annotations with a meaning beyond their Python type.
+RATIO = "ratio"  # a number, or the string "inf" / "nan" (JSON has no infinity)
+SECONDS = "seconds"  # a number > 0
+Ratio = Annotated[float, RATIO]
+Seconds = Annotated[float, SECONDS]
+Outcome = Literal["passed", "failed", "xfailed", "xpassed", "skipped"]
+
+
+class ReportError(ValueError):
+    """A report file that cannot be used: names the file and the field."""
+
+    def __init__(self, path: str | os.PathLike[str], field: str, problem: str) -> None:
+        self.path, self.field, self.problem = str(path), field, problem
+        where = f"field '{field}' " if field else ""
+        super().__init__(f"{path}: {where}{problem}")
+
+
+class _Environment(TypedDict):
+    torch: str
+    python: str
+    hypothesis_profile: str
+    threads: int
+
+
+class Environment(_Environment, total=False):
+    platform: str
+    cuda: str | None
+    cudnn: int | None
+    hypothesis: str
+    timing_threads: int
+    devices: dict[str, str]
+    precision_flags: dict[str, Any]
+    dtypes: list[str]
+    max_numel: int
+    xdist_workers: int
+    linconv_env: dict[str, str]
+
+
+class _Machine(TypedDict):
+    fingerprint: str
+
+
+class Machine(_Machine, total=False):
+    cpu_model: str
+    cpu_capability: str
+    cpu_count: int
+    gpus: list[str]
+    threads: int
+
+
+class TallyRow(TypedDict):
+    device: str
+    dtype: str
+    examples: int
+    violations: int
+    exact: int
+    worst_ratio: Ratio
+
+
+class _Totals(TypedDict):
+    examples: int
+    violations: int
+    worst_ratio: Ratio
+
+
+class Totals(_Totals, total=False):
+    exact: int
+
+
+class RelationRun(TypedDict, total=False):
+    """Seconds the tests of one relation took, and where they went (None: not measured)."""
+
+    seconds: float | None
+    examples_per_s: float | None
+    checked_s: float | None
+    timing_s: float | None
+    suite_s: float | None
+
+
+class _RelationEntry(TypedDict):
+    formulations: list[str]
+    totals: Totals
+    by_device_dtype: list[TallyRow]
+
+
+class RelationEntry(_RelationEntry, total=False):
+    statement: str
+    timed: bool
+    run: RelationRun
+
+
+class _TimingRow(TypedDict):
+    key: str
+    relation: str
+    formulation: str
+    device: str
+    mode: str
+    dtype: str
+    phase: str
+    size_bucket: str
+    median_s: float
+    q1_s: float
+    q3_s: float
+    iqr_s: float
+    count: int
+
+
+class TimingRow(_TimingRow, total=False):
+    size_lo: int
+    size_hi: int
+
+
+class _RatioRow(TypedDict):
+    key: str
+    relation: str
+    pair: str
+    device: str
+    mode: str
+    dtype: str
+    phase: str
+    size_bucket: str
+    median: float
+    q1: float
+    q3: float
+    iqr: float
+    count: int
+
+
+class RatioRow(_RatioRow, total=False):
+    size_lo: int
+    size_hi: int
+
+
+class _SampleRow(TypedDict):
+    relation: str
+    device: str
+    dtype: str
+    size: int
+    times: dict[str, dict[str, Seconds]]  # formulation -> phase -> seconds per call
+
+
+class SampleRow(_SampleRow, total=False):
+    mode: str
+
+
+class RegressionRow(TypedDict):
+    id: str
+    relation: str
+    device: str
+    mode: str
+    outcome: Outcome
+
+
+class Shard(TypedDict, total=False):
+    source: str
+    created: str | None
+    hypothesis_profile: str
+    linconv_env: dict[str, str]
+    xdist_workers: int
+    machine_fingerprint: str
+    wall_s: float | None
+
+
+class RunCosts(TypedDict, total=False):
+    wall_s: float | None
+
+
+class _Report(TypedDict):
+    schema_version: int
+    environment: Environment
+    machine: Machine
+    relations: dict[str, RelationEntry]
+    timings: list[TimingRow]
+    ratios: list[RatioRow]
+    samples: list[SampleRow]
+
+
+class Report(_Report, total=False):
+    created: str
+    run: RunCosts
+    timing_errors: list[str]
+    regressions: list[RegressionRow]  # the replayed corpus (absent in reports written before it)
+    shards: list[Shard]  # the reports a merged report was made from
+
+
+# --- the validator --------------------------------------------------------------------------
+
+_NAMES = {str: "str", int: "int", float: "number", bool: "bool", list: "list", dict: "object"}
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut short: a hostile file's value may be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check(value: Any, kind: Any, field: str, path: str) -> None:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Annotated:
+        base, meaning = args[0], args[1]
+        if meaning == RATIO and isinstance(value, str) and value in ("inf", "nan"):
+            return
+        if meaning == SECONDS and not (_is_number(value) and value > 0):
+            raise ReportError(path, field, f"must be a positive number of seconds, got {_short(value)}")
+        _check(value, base, field, path)
+        return
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return
+        (kind,) = [a for a in args if a is not type(None)]
+        _check(value, kind, field, path)
+        return
+    if origin is Literal:
+        if value not in args:
+            raise ReportError(path, field, f"must be one of {', '.join(map(str, args))}, got {_short(value)}")
+        return
+    if origin is list:
+        if not isinstance(value, list):
+            raise ReportError(path, field, f"must be list, got {_short(value)}")
+        for i, item in enumerate(value):
+            _check(item, args[0], f"{field}[{i}]", path)
+        return
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ReportError(path, field or "(top level)", f"must be an object, got {_short(value)}")
+        for key, item in value.items():
+            _check(item, args[1], f"{field}.{key}" if field else str(key), path)
+        return
+    if typing.is_typeddict(kind):
+        if not isinstance(value, dict):
+            raise ReportError(path, field or "(top level)", f"must be an object, got {type(value).__name__}")
+        for key, hint in typing.get_type_hints(kind, include_extras=True).items():  # in definition order
+            name = f"{field}.{key}" if field else key
+            if key in value:
+                _check(value[key], hint, name, path)
+            elif key in kind.__required_keys__:
+                raise ReportError(path, name, "is missing")
+        return
+    if kind is Any:
+        return
+    if kind is float:
+        ok = _is_number(value)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise ReportError(path, field, f"must be {_NAMES.get(kind, kind.__name__)}, got {_short(value)}")
+
+
+def validate(data: Any, path: str | os.PathLike[str] = "<report>") -> Report:
+    """``data`` if it is a run report of this schema, else a ReportError naming the first bad field."""
+    path = str(path)
+    if not isinstance(data, dict):
+        raise ReportError(path, "(top level)", f"must be an object, got {type(data).__name__}")
+    version = data.get("schema_version")
+    if version is not None and isinstance(version, int) and not isinstance(version, bool):
+        if version != SCHEMA_VERSION:
+            raise ReportError(path, "schema_version", f"is {version}; this linconv reads version {SCHEMA_VERSION}")
+    _check(data, Report, "", path)
+    return data  # type: ignore[return-value]
+
+
+# --- pytest-benchmark JSON (``--benchmark-json``), as far as the gate reads it ----------------
+
+
+class BenchmarkStats(TypedDict):
+    median: Seconds
+    iqr: float
+    rounds: int
+
+
+class BenchmarkEntry(TypedDict):
+    fullname: str
+    stats: BenchmarkStats
+
+
+class BenchmarkFile(TypedDict):
+    machine_info: dict[str, Any]
+    benchmarks: list[BenchmarkEntry]
+
+
+def validate_benchmarks(data: Any, path: str | os.PathLike[str] = "<benchmarks>") -> BenchmarkFile:
+    """``data`` if it is a pytest-benchmark JSON with what the gate compares, else a ReportError."""
+    _check(data, BenchmarkFile, "", str(path))
+    return data  # type: ignore[return-value]

@@ -1,0 +1,62 @@
+"""Every relation goes through the same property glue: a violation of init and a negative control
+that does not fire (the classifier head's) are counted in the run report and captured as pending
+corpus cases, like any other relation's counterexample."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A small profile, and a negative control that cannot fire: its "softmax" formulation is the plain head.
+PLUGIN = """
+import dataclasses
+from hypothesis import Phase, settings
+from linconv.relations import register
+from linconv.relations.classifier_head import CLASSIFIER_HEAD, CLASSIFIER_HEAD_WITH_SOFTMAX
+
+silent = {"softmax_then_ce": CLASSIFIER_HEAD.formulations["linear_head"]}
+register(dataclasses.replace(CLASSIFIER_HEAD_WITH_SOFTMAX, name="silent_softmax_control", property_module="",
+                             formulations=silent))
+settings.register_profile("glue", max_examples=30, database=None, deadline=None, derandomize=True,
+                          phases=[Phase.explicit, Phase.generate, Phase.shrink])
+"""
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    (tmp_path / "glue_plugin.py").write_text(PLUGIN)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), "LINCONV_TIMING": "off"}
+    command = [sys.executable, "-m", "pytest", "-p", "glue_plugin", "-p", "no:cacheprovider", "--devices", "cpu",
+               "--hypothesis-profile", "glue", "--report-dir", str(tmp_path / "report"),
+               "--capture-dir", str(tmp_path / "pending"), "-q", *args]  # fmt: skip
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _pending(tmp_path: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((tmp_path / "pending").glob("*.json"))]
+
+
+def _totals(tmp_path: Path, relation: str) -> dict:
+    return json.loads((tmp_path / "report" / "report.json").read_text())["relations"][relation]["totals"]
+
+
+def test_an_init_violation_reaches_the_report_and_the_corpus(tmp_path):
+    proc = _run(tmp_path, "properties/test_init.py", "--inject-fault", "init_linear_fan_out")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert _totals(tmp_path, "init")["violations"] >= 1
+    (case,) = _pending(tmp_path)
+    assert case["relation"] == "init" and case["found"][0]["violations"][0]["lane"] == "exact"
+
+
+def test_a_silent_negative_control_reaches_the_report_and_the_corpus(tmp_path):
+    proc = _run(tmp_path, "properties/test_registered.py")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "negative control 'silent_softmax_control' did not fire" in proc.stdout
+    assert _totals(tmp_path, "silent_softmax_control")["violations"] >= 1
+    (case,) = _pending(tmp_path)
+    assert case["relation"] == "silent_softmax_control"
+    assert case["found"][0]["error"].startswith("AssertionError: negative control 'silent_softmax_control'")
