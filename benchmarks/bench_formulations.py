@@ -15,6 +15,8 @@ fixed (``LINCONV_TIMING_THREADS``, default 1); the environment goes into each be
 
 from __future__ import annotations
 
+import timeit
+
 import pytest
 import torch
 from benchmark_shapes import BATCHES, SHAPES, THREADS, prepared, train_batch
@@ -23,6 +25,7 @@ from torch.utils.benchmark import timer as synchronized_clock
 from linconv.lanes.flags import read_flags
 from linconv.runreport import machine_identity
 from linconv.timing import problem_size
+from linconv.timing.pace import pacer
 
 _CASES = [
     pytest.param(shape, batch, variant, phase, id=f"{shape}|batch {batch}|{variant}|{phase}")
@@ -69,4 +72,14 @@ def test_formulation(benchmark, shape: str, batch: int, variant: str, phase: str
             "machine": machine_identity(),
         }
     )
+    pace_before = _pace()
     benchmark(call)
+    # the pacer before and after the rounds: the gate compares benchmarks in pacer units
+    benchmark.extra_info["pace_s"] = (pace_before + _pace()) / 2
+
+
+def _pace() -> float:
+    """Seconds per call of the pacer (linconv.timing.pace): the median of a few blocks."""
+    pacer()
+    blocks = [timeit.Timer(pacer).timeit(20) / 20 for _ in range(5)]
+    return sorted(blocks)[len(blocks) // 2]

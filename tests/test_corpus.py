@@ -160,7 +160,7 @@ MALFORMED = [
     (
         "unknown field",
         valid(xfail_toch="<2"),
-        "xfail_toch: unknown field (known: schema_version, id, relation, expect, xfail_torch, note, link, case, found)",
+        "xfail_toch: unknown field (known: schema_version, id, relation, expect, xfail_torch, known_bug, note, link, case, found)",
     ),
     ("schema from the future", valid(schema_version=3), "schema_version: is 3, this linconv reads versions (1, 2)"),
     ("schema not an int", valid(schema_version="1"), "schema_version: must be an int, got '1'"),
@@ -173,12 +173,12 @@ MALFORMED = [
     (
         "bad version range",
         valid(expect="xfail", xfail_torch="2.1 to 2.4"),
-        "xfail_torch: must be a version range like \">=2.1,<2.4\", got '2.1 to 2.4' (expect is 'xfail')",
+        "xfail_torch: must be a version range like \">=2.1,<2.4\", got '2.1 to 2.4' (expect is 'xfail' without a known_bug)",
     ),
     (
         "xfail without range",
         valid(expect="xfail"),
-        "xfail_torch: must be a version range like \">=2.1,<2.4\", got None (expect is 'xfail')",
+        "xfail_torch: must be a version range like \">=2.1,<2.4\", got None (expect is 'xfail' without a known_bug)",
     ),
     ("range on a pass", valid(xfail_torch="<2.4"), "xfail_torch: must be null when expect is 'pass', got '<2.4'"),
     ("note of wrong type", valid(note=["a"]), "note: must be a string or null, got ['a']"),

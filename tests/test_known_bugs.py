@@ -1,5 +1,6 @@
-"""Which cases the properties steer away from: known crashes on every CPU, known wrong results
-only with the torch and on the CPUs where they were seen (elsewhere the property must report them)."""
+"""Which cases the properties steer away from: a crash marked avoid_everywhere on every CPU, every
+other known bug exactly where its reproducer fails (elsewhere the property must report it); the
+reproductions are cached per torch build and CPU; corpus cases tied to a bug follow the same answer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 
 from linconv.core.cases import Case
 from linconv.core.geometry import ConvGeometry
-from linconv.known_bugs import KNOWN_BUGS, avoided_bug, cpu_flags, known_crash
+from linconv.known_bugs import KNOWN_BUGS, avoided_bug, known_crash, matching_bug, present
 from linconv.relations import run_relation
 
 # the case thorough seed 1 shrank to (docs/robustness.md)
@@ -32,21 +33,22 @@ def test_wrong_result_signature_is_narrow() -> None:
         assert not bug.matches(other), other
 
 
-def test_wrong_results_are_avoided_only_where_seen() -> None:
+def test_wrong_results_are_avoided_exactly_where_they_reproduce() -> None:
     bug = _bug("onednn-amx-bf16-conv-fwd-strided-single-column")
-    assert avoided_bug(AMX_CASE, torch_version="0.0.1") is None  # another torch: the property must judge it
-    expected = "2.13.0" in bug.observed_on and "amx_bf16" in cpu_flags()
-    assert (avoided_bug(AMX_CASE, torch_version="2.13.0") is bug) == expected
-    assert known_crash(AMX_CASE) is None  # a wrong result, not a crash: corpus replays still run it
+    assert avoided_bug(AMX_CASE, lambda b: False) is None  # absent: the property must judge these inputs
+    assert avoided_bug(AMX_CASE, lambda b: b is bug) is bug  # present, on any torch: avoided
+    assert avoided_bug(Case(AMX_CASE.geometry, dtype="float32"), lambda b: True) is None  # outside the signature
+    assert known_crash(AMX_CASE, lambda b: True) is None  # a wrong result, not a crash: corpus replays still run it
+    assert matching_bug(AMX_CASE) is bug
 
 
 def test_crashes_are_avoided_on_every_cpu_and_torch() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        crash = known_crash(CRASH_CASE)
-        assert crash is not None and crash.kind == "crash"
-        assert avoided_bug(CRASH_CASE, torch_version="0.0.1") is crash
+        crash = known_crash(CRASH_CASE, lambda b: False)  # even where its reproducer does not crash
+        assert crash is not None and crash.kind == "crash" and crash.avoid_everywhere
+        assert avoided_bug(CRASH_CASE, lambda b: False) is crash
     finally:
         torch.set_num_threads(threads)
 
@@ -85,8 +87,45 @@ def test_reference_runs_on_the_canonical_layout() -> None:
     that runs the unusual layout (conv2d), not in the ones that agree with the mathematics."""
     result = run_relation("general_conv", GROUPED_CASE)
     wrong = {(c.formulation, c.tensor) for c in result.violations}
-    if "2.13.0" in _bug("grouped-conv-bwd-weight-size1-strides-channels-last").observed_on and wrong:
+    if present(_bug("grouped-conv-bwd-weight-size1-strides-channels-last")):
         assert wrong == {("conv2d", "grad weight")}
+    else:
+        assert not wrong
     for c in result.comparisons:
         if c.formulation in ("unfold_matmul", "dense_linear"):
             assert c.ok, c.describe()
+
+
+def test_reproductions_are_cached_per_build_and_cpu(tmp_path, monkeypatch) -> None:
+    from linconv.known_bugs import reproduce
+
+    monkeypatch.setenv("LINCONV_CACHE_DIR", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(reproduce, "_run", lambda bug: calls.append(bug.name) or reproduce.Reproduction(
+        bug.name, bug.name.startswith("grouped"), 1 if bug.name.startswith("grouped") else 0, 0.1, ""))  # fmt: skip
+    reproduce.reproductions.cache_clear()
+    try:
+        first = reproduce.reproductions()
+        assert sorted(calls) == sorted(b.name for b in KNOWN_BUGS)
+        (cached,) = tmp_path.glob("known-bugs-*.json")
+        reproduce.reproductions.cache_clear()
+        assert reproduce.reproductions() == first and len(calls) == len(KNOWN_BUGS)  # read back, not rerun
+        cached.write_text("{not json")  # a cache it cannot use: run them again
+        reproduce.reproductions.cache_clear()
+        assert reproduce.reproductions() == first and len(calls) == 2 * len(KNOWN_BUGS)
+    finally:
+        reproduce.reproductions.cache_clear()
+
+
+def test_a_corpus_case_tied_to_a_known_bug_follows_the_reproduction(monkeypatch) -> None:
+    from linconv import known_bugs
+    from linconv.corpus import Regression
+
+    tied = Regression(
+        "general_conv", GROUPED_CASE, "xfail", known_bug="grouped-conv-bwd-weight-size1-strides-channels-last"
+    )
+    monkeypatch.setattr(known_bugs, "present", lambda bug: True)
+    assert tied.expected_to_fail()
+    monkeypatch.setattr(known_bugs, "present", lambda bug: False)
+    assert not tied.expected_to_fail()
+    assert not Regression("general_conv", GROUPED_CASE).expected_to_fail()

@@ -9,14 +9,16 @@ from pathlib import Path
 
 from linconv.core.fileio import write_text_atomic
 from linconv.gate import (
+    BENCHMARKS_JSON,
+    DEFAULT_BENCH_MARGIN,
+    DEFAULT_BENCH_NOISE,
     DEFAULT_DRIFT,
-    DEFAULT_K,
     DEFAULT_MARGIN,
     DEFAULT_MIN_COUNT,
+    DEFAULT_RUN_NOISE,
+    DEFAULT_Z,
     Thresholds,
     compare,
-    compare_benchmarks,
-    load_benchmarks,
     load_run,
     render_markdown,
 )
@@ -39,38 +41,54 @@ def _positive(kind: type) -> object:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "gate",
-        help="compare a candidate torch's run report with a baseline's: one verdict, exit 1 when it fails",
-        description="Compare two run reports (tox -e baseline and tox -e candidate write them into reports/baseline "
-        "and reports/candidate). The gate fails (exit status 1) when the candidate has a property violation, a "
-        "failing regression case or a failing test (junit.xml beside the report) that the baseline did not, or when a "
-        "formulation got slower: its timings, each divided by the baseline's median in its (dtype, phase, size) "
-        "cell and pooled, have a median above the baseline's by more than K times the mean IQR of the two runs AND "
-        "by more than MARGIN. Timings are compared only when both runs come from the same machine "
-        "(machine.fingerprint). Drift of the worst error/bound per relation is reported, and fails the gate with "
-        "--fail-on-drift; --benchmarks are compared by the same rule and fail it with --fail-on-benchmarks. "
-        "The verdict is Markdown with one table: to stdout, to --out, and appended to $GITHUB_STEP_SUMMARY when "
-        "set. Exit status 2: a file that cannot be used (the message names the file and the field). "
-        "See docs/gating.md.",
+        help="compare a candidate torch's run reports with a baseline's: one verdict, exit 1 when it fails",
+        description="Compare the run reports of a baseline torch and a candidate torch (tox -e baseline and tox -e "
+        "candidate write them, with junit.xml and benchmarks.json, into reports/<env>). The gate fails (exit status "
+        "1) when the candidate has a property violation, a failing regression case or a failing test that the "
+        "baseline did not (violations on inputs of a known upstream bug present in the baseline excepted), a known "
+        "upstream bug that reproduces in the candidate only, or when a formulation, a benchmark or a formulation's "
+        "group of benchmarks got slower: its timings in pacer units shift by more than MARGIN and more than Z "
+        "standard errors (bootstrap within the runs plus the run-to-run noise, measured between twin runs when "
+        "--abba gives each side a second run made in ABBA order: baseline, candidate, candidate, baseline). Timings "
+        "are compared only when every run comes from the same machine. Drift of the worst error/bound is reported, "
+        "and fails the gate with --fail-on-drift. The verdict is Markdown with one table: to stdout, to --out, and "
+        "appended to $GITHUB_STEP_SUMMARY when set. Exit status 2: a file that cannot be used (the message names "
+        "the file and the field). See docs/gating.md.",
     )
-    parser.add_argument("baseline", type=Path, help=f"the baseline's {REPORT_JSON}, or a directory that holds one")
-    parser.add_argument("candidate", type=Path, help=f"the candidate's {REPORT_JSON}, or a directory that holds one")
+    where = f"its {REPORT_JSON}, or a directory holding one (and {BENCHMARKS_JSON}, junit.xml)"
+    parser.add_argument("baseline", type=Path, help=f"the baseline run: {where}")
+    parser.add_argument("candidate", type=Path, help=f"the candidate run: {where}")
     parser.add_argument(
-        "--k",
-        type=_positive(float),
-        default=DEFAULT_K,
-        help=f"noise multiple: slower only beyond K*(IQR_baseline+IQR_candidate)/2 (default {DEFAULT_K:g})",
+        "--abba",
+        nargs=2,
+        type=Path,
+        metavar=("BASELINE2", "CANDIDATE2"),
+        help="the second run of each side, the four made in ABBA order (baseline, candidate, candidate, baseline): "
+        "slow drift of the machine cancels, and the twins measure the run-to-run noise",
     )
     parser.add_argument(
         "--margin",
         type=_positive(float),
         default=DEFAULT_MARGIN,
-        help=f"minimum relative slowdown, 0.25 = 25%% (default {DEFAULT_MARGIN:g})",
+        help=f"smallest relative slowdown of a formulation worth a verdict (default {DEFAULT_MARGIN:g})",
+    )
+    parser.add_argument(
+        "--z",
+        type=_positive(float),
+        default=DEFAULT_Z,
+        help=f"standard errors a slowdown must exceed (default {DEFAULT_Z:g})",
     )
     parser.add_argument(
         "--min-count",
         type=_positive(int),
         default=DEFAULT_MIN_COUNT,
-        help=f"timings a cell needs in both runs to take part (default {DEFAULT_MIN_COUNT})",
+        help=f"timings a cell needs on both sides to take part (default {DEFAULT_MIN_COUNT})",
+    )
+    parser.add_argument(
+        "--run-noise",
+        type=_positive(float),
+        default=DEFAULT_RUN_NOISE,
+        help=f"run-to-run noise of a formulation's log timing without twin runs (default {DEFAULT_RUN_NOISE:g})",
     )
     parser.add_argument(
         "--drift",
@@ -84,12 +102,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs=2,
         type=Path,
         metavar=("BASE.json", "CAND.json"),
-        help="also compare two pytest-benchmark JSONs (--benchmark-json) with the same rule",
+        help=f"the benchmark JSONs of the first runs, where they are not {BENCHMARKS_JSON} beside the reports",
     )
     parser.add_argument(
-        "--fail-on-benchmarks",
+        "--bench-margin",
+        type=_positive(float),
+        default=DEFAULT_BENCH_MARGIN,
+        help=f"smallest relative slowdown of a benchmark worth a verdict (default {DEFAULT_BENCH_MARGIN:g})",
+    )
+    parser.add_argument(
+        "--bench-noise",
+        type=_positive(float),
+        default=DEFAULT_BENCH_NOISE,
+        help=f"run-to-run noise of a benchmark's log time without twin runs (default {DEFAULT_BENCH_NOISE:g})",
+    )
+    parser.add_argument(
+        "--no-fail-on-benchmarks",
         action="store_true",
-        help="a benchmark slower by the same rule fails the gate too (default: reported only; for dedicated runners)",
+        help="report slower benchmarks without failing the gate (default: they fail it)",
     )
     parser.add_argument("--out", type=Path, help="also write the verdict (Markdown) to this file")
     parser.set_defaults(func=run)
@@ -97,22 +127,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     thresholds = Thresholds(
-        k=args.k,
         margin=args.margin,
+        z=args.z,
         min_count=args.min_count,
+        run_noise=args.run_noise,
         drift=args.drift,
         fail_on_drift=args.fail_on_drift,
-        fail_on_benchmarks=args.fail_on_benchmarks,
+        bench_margin=args.bench_margin,
+        bench_noise=args.bench_noise,
+        fail_on_benchmarks=not args.no_fail_on_benchmarks,
     )
+    explicit = args.benchmarks or (None, None)
     try:
-        baseline, candidate = load_run(args.baseline), load_run(args.candidate)
-        benchmarks = [load_benchmarks(path) for path in args.benchmarks] if args.benchmarks else None
+        baselines = [load_run(args.baseline, explicit[0])]
+        candidates = [load_run(args.candidate, explicit[1])]
+        if args.abba:
+            baselines.append(load_run(args.abba[0]))
+            candidates.append(load_run(args.abba[1]))
     except ReportError as exc:
         print(f"gate: {exc}", file=sys.stderr)
         return 2
-    gate = compare(baseline, candidate, thresholds)
-    if benchmarks:
-        compare_benchmarks(gate, benchmarks[0], benchmarks[1], (str(args.benchmarks[0]), str(args.benchmarks[1])))
+    gate = compare(baselines, candidates, thresholds)
     text = render_markdown(gate).rstrip("\n") + "\n"
     print(text, end="")
     if args.out:

@@ -54,7 +54,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help='expect a failure on the torch versions in RANGE, a known upstream bug (e.g. ">=2.1,<2.4")',
     )
     expectation.add_argument(
-        "--expect-pass", action="store_true", help="expect a pass on every torch version again (drops an xfail range)"
+        "--known-bug",
+        metavar="NAME",
+        help="expect a failure wherever known upstream bug NAME reproduces (a linconv/known_bugs entry; "
+        "decided by its reproducer on each torch build and CPU, as the properties decide what to avoid)",
+    )
+    expectation.add_argument(
+        "--expect-pass",
+        action="store_true",
+        help="expect a pass on every torch version again (drops an xfail range or known bug)",
     )
     add.set_defaults(func=_add)
 
@@ -131,6 +139,14 @@ def _add(args: argparse.Namespace) -> int:
         except ValueError as exc:
             _error(f"--xfail-torch {exc}")
             return 2
+    if args.known_bug is not None:
+        from linconv.known_bugs import get_bug
+
+        try:
+            get_bug(args.known_bug)
+        except ValueError as exc:
+            _error(f"--known-bug: {exc}")
+            return 2
     status = 0
     for path in args.files:
         try:
@@ -148,13 +164,16 @@ def _add(args: argparse.Namespace) -> int:
         if args.link is not None:
             changes["link"] = args.link
         if args.xfail_torch is not None:
-            changes.update(expect="xfail", xfail_torch=args.xfail_torch)
+            changes.update(expect="xfail", xfail_torch=args.xfail_torch, known_bug=None)
+        if args.known_bug is not None:
+            changes.update(expect="xfail", xfail_torch=None, known_bug=args.known_bug)
         if args.expect_pass:
-            changes.update(expect="pass", xfail_torch=None)
+            changes.update(expect="pass", xfail_torch=None, known_bug=None)
         regression = replace(regression, **changes)
         written = corpus.write(regression, directory)
         verb = "merged into" if current is not None else "added"
         expect = regression.expect + (f" on torch {regression.xfail_torch}" if regression.xfail_torch else "")
+        expect += f" where known bug {regression.known_bug} reproduces" if regression.known_bug else ""
         print(f"{verb} {written} ({regression.relation}; expect {expect})")
     return status
 
@@ -193,7 +212,7 @@ def _list(args: argparse.Namespace) -> int:
     regressions, errors = corpus.load_corpus(directory)
     rows = [("ID", "RELATION", "EXPECT", "CASE", "NOTE")]
     for r in regressions:
-        expect = f"xfail {r.xfail_torch}" if r.expect == "xfail" else r.expect
+        expect = r.expect if r.expect != "xfail" else f"xfail {r.xfail_torch or r.known_bug}"
         note = (r.note or "").splitlines()[0] if r.note else ""
         rows.append((r.id, r.relation, expect, r.case.describe(), note[:60] + ("..." if len(note) > 60 else "")))
     print("\n".join(_table(rows)))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["json_number", "write_text_atomic"]
+__all__ = ["file_lock", "json_number", "write_text_atomic"]
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
@@ -30,3 +32,23 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 def json_number(value: float) -> float | str:
     """JSON has no infinity or NaN: a non-finite number is written as the string "inf" / "nan"."""
     return value if math.isfinite(value) else str(value)
+
+
+@contextmanager
+def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block: processes
+    that take the same lock run the block one at a time. POSIX ``flock``; where it does not exist
+    (Windows) the block runs unlocked."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a", encoding="utf-8") as handle:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -34,8 +34,13 @@ class Outcome:
 
 
 def xfail_reason(regression: Regression) -> str:
-    """Why a case is expected to fail on this torch, and what to do once it passes."""
+    """Why a case is expected to fail here, and what to do once it passes."""
     note = (regression.note or "known upstream bug").splitlines()[0]
+    if regression.known_bug is not None:
+        return (
+            f"{note} (known bug {regression.known_bug}, which reproduces on this torch build and CPU). If this case "
+            f"passes while the bug still reproduces, the case no longer shows it: check the case and the signature"
+        )
     return (
         f"{note} (expected to fail on torch {regression.xfail_torch}; torch {torch.__version__} is in that range). "
         f"If it passes, torch fixed it: narrow the range with 'python -m linconv regressions add "
@@ -86,7 +91,13 @@ def replay(regression: Regression, device: str) -> Outcome:
         return Outcome("xfail", f"{header}: {xfail_reason(regression)}\n{message}", result)
     if held:
         return Outcome("pass", "", result)
-    if regression.expect == "xfail":
+    if regression.expect == "xfail" and regression.known_bug is not None:
+        message += (
+            f"\n\nThis case is tied to known bug {regression.known_bug}, whose reproducer does not fail on torch "
+            f"{torch.__version__} here: either the bug is fixed and this case shows another one, or the reproducer "
+            "misses this variant (linconv/known_bugs/catalogue.py)"
+        )
+    elif regression.expect == "xfail":
         message += (
             f"\n\nThis case is marked xfail for torch {regression.xfail_torch}, but it fails on torch "
             f"{torch.__version__}, outside that range. If it is the same upstream bug, widen the range: "

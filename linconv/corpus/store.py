@@ -58,7 +58,7 @@ SCHEMA_VERSION = 2
 ID_LENGTH = 12
 EXPECTATIONS = ("pass", "xfail")
 
-_FIELDS = ("schema_version", "id", "relation", "expect", "xfail_torch", "note", "link", "case", "found")
+_FIELDS = ("schema_version", "id", "relation", "expect", "xfail_torch", "known_bug", "note", "link", "case", "found")
 _REQUIRED = ("schema_version", "id", "relation", "expect", "case")
 _GEOMETRY_FIELDS = tuple(ConvGeometry.__dataclass_fields__)
 _GEOMETRY_REQUIRED = ("batch", "in_channels", "out_channels", "size")
@@ -140,6 +140,7 @@ class Regression:
     note: str | None = None
     link: str | None = None
     found: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    known_bug: str | None = None  # a linconv.known_bugs entry: expected to fail where it reproduces
 
     def __post_init__(self) -> None:
         if self.case.device != "cpu":
@@ -156,8 +157,15 @@ class Regression:
         return get(self.relation).negative_control is not None
 
     def expected_to_fail(self, torch_version: str | None = None) -> bool:
-        """xfail and the torch running (or ``torch_version``) lies in its range."""
-        return self.expect == "xfail" and torch_in_range(self.xfail_torch or "", torch_version)
+        """xfail, and its known bug reproduces on this torch build and CPU (the same answer the
+        properties use to avoid the bug), or the torch running (or ``torch_version``) lies in its range."""
+        if self.expect != "xfail":
+            return False
+        if self.known_bug is not None:
+            from linconv.known_bugs import get_bug, present
+
+            return present(get_bug(self.known_bug))
+        return torch_in_range(self.xfail_torch or "", torch_version)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,6 +174,7 @@ class Regression:
             "relation": self.relation,
             "expect": self.expect,
             "xfail_torch": self.xfail_torch,
+            "known_bug": self.known_bug,
             "note": self.note,
             "link": self.link,
             "case": _case_data(self.case),
@@ -208,14 +217,24 @@ class Regression:
         expect = data["expect"]
         if expect not in EXPECTATIONS:
             raise CorpusError(source, "expect", f"must be one of {EXPECTATIONS}, got {expect!r}")
-        xfail_torch = data.get("xfail_torch")
-        if expect == "xfail":
+        xfail_torch, known_bug = data.get("xfail_torch"), data.get("known_bug")
+        if known_bug is not None:
+            from linconv.known_bugs import get_bug
+
+            try:
+                get_bug(known_bug)
+            except ValueError as exc:
+                raise CorpusError(source, "known_bug", str(exc)) from None
+        if expect == "xfail" and known_bug is None:
             try:
                 validate_torch_range(xfail_torch)
             except ValueError as exc:
-                raise CorpusError(source, "xfail_torch", f"{exc} (expect is 'xfail')") from None
-        elif xfail_torch is not None:
-            raise CorpusError(source, "xfail_torch", f"must be null when expect is 'pass', got {xfail_torch!r}")
+                raise CorpusError(source, "xfail_torch", f"{exc} (expect is 'xfail' without a known_bug)") from None
+        elif expect == "xfail" and xfail_torch is not None:
+            raise CorpusError(source, "xfail_torch", "must be null when known_bug decides the expectation")
+        elif expect == "pass" and (xfail_torch is not None or known_bug is not None):
+            field, value = ("xfail_torch", xfail_torch) if xfail_torch is not None else ("known_bug", known_bug)
+            raise CorpusError(source, field, f"must be null when expect is 'pass', got {value!r}")
         for name in ("note", "link"):
             if data.get(name) is not None and not isinstance(data[name], str):
                 raise CorpusError(source, name, f"must be a string or null, got {data[name]!r}")
@@ -231,6 +250,7 @@ class Regression:
             case=_case_from(case_data, source),
             expect=expect,
             xfail_torch=xfail_torch,
+            known_bug=known_bug,
             note=data.get("note"),
             link=data.get("link"),
             found=tuple(found),

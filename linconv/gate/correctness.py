@@ -11,7 +11,7 @@ from linconv.gate.model import DRIFT_FLOOR, JUNIT_XML, Gate, Row, location
 from linconv.runreport import OUTCOMES
 from linconv.runreport.markdown import fmt_ratio
 
-__all__ = ["correctness", "environment_notes", "regression_rows", "tests"]
+__all__ = ["correctness", "environment_notes", "known_bugs", "regression_rows", "tests"]
 
 _FAILING = ("failed", "xfailed")
 _HOLDING = ("passed", "xpassed")
@@ -33,8 +33,47 @@ def _tally_text(rows: dict[str, dict[str, Any]]) -> tuple[str, float]:
     return f"{violations} viol. / {examples} ex., worst {fmt_ratio(worst)}", worst
 
 
+def _reproduced(report: dict[str, Any]) -> dict[str, bool] | None:
+    rows = report.get("known_bugs")
+    return None if rows is None else {row["name"]: row["reproduced"] for row in rows}
+
+
+def _unexplained(row: dict[str, Any], baseline_bugs: dict[str, bool]) -> int:
+    """A tally row's violations, less those on inputs of a known bug present in the baseline: the
+    same upstream bug on both sides is not a new violation, whatever the candidate's reproducer said."""
+    explained = sum(n for bug, n in row.get("known_bug_violations", {}).items() if baseline_bugs.get(bug))
+    return row["violations"] - explained
+
+
+def known_bugs(gate: Gate) -> None:
+    """One row per known upstream bug: present in both (not blocking), fixed in the candidate (good
+    news), newly present (blocking), absent in both."""
+    base, cand = _reproduced(gate.baseline.report), _reproduced(gate.candidate.report)
+    if base is None or cand is None:
+        missing = " and ".join(side for side, bugs in (("baseline", base), ("candidate", cand)) if bugs is None)
+        gate.notes.append(f"known upstream bugs not compared: the {missing} report has no 'known_bugs' section")
+        return
+    for name in sorted(base.keys() | cand.keys()):
+        b, c = base.get(name), cand.get(name)
+        b_text = "not tracked" if b is None else ("reproduces" if b else "absent")
+        c_text = "not tracked" if c is None else ("reproduces" if c else "absent")
+        if c and not b:
+            verdict, fails = "**newly present**", True
+            gate.reasons.append(f"known upstream bug {name} reproduces in the candidate, not in the baseline")
+        elif b and c:
+            verdict, fails = "still present (not blocking)", False
+        elif b and c is not None:
+            verdict, fails = "fixed in the candidate", False
+            gate.notes.append(f"known upstream bug {name} no longer reproduces in the candidate: good news; "
+                              "its inputs are checked there again")  # fmt: skip
+        else:
+            verdict, fails = "absent", False
+        gate.rows.append(Row(name, "(known bug)", "", b_text, c_text, "", verdict, fails))
+
+
 def correctness(gate: Gate) -> None:
     base, cand = _tallies(gate.baseline.report), _tallies(gate.candidate.report)
+    baseline_bugs = _reproduced(gate.baseline.report) or {}
     t = gate.thresholds
     for key in sorted(base.keys() | cand.keys()):
         relation, device = key
@@ -47,9 +86,9 @@ def correctness(gate: Gate) -> None:
         c_text, c_worst = _tally_text(cand[key])
         b_rows = base.get(key, {})
         new = [
-            f"{dtype} ({row['violations']})"
+            f"{dtype} ({_unexplained(row, baseline_bugs)})"
             for dtype, row in sorted(cand[key].items())
-            if row["violations"] and not b_rows.get(dtype, {}).get("violations")
+            if _unexplained(row, baseline_bugs) and not b_rows.get(dtype, {}).get("violations")
         ]
         if key not in base:
             b_text, b_worst = "not run", 0.0
@@ -61,6 +100,12 @@ def correctness(gate: Gate) -> None:
         if new:
             verdict, fails = f"**new violation**: {', '.join(new)}", True
             gate.reasons.append(f"{relation} on {device}: new violation(s) in {', '.join(new)} (baseline: none)")
+        elif any(row["violations"] for row in cand[key].values()) and not any(
+            _unexplained(row, baseline_bugs) for row in cand[key].values()
+        ):
+            verdict, fails = "violated on a known bug present in the baseline", False
+            gate.notes.append(f"{relation} on {device}: violations on inputs of a known upstream bug present in the "
+                              "baseline (not new)")  # fmt: skip
         elif any(row["violations"] for row in cand[key].values()):
             verdict, fails = "violated, as in the baseline", False
             gate.notes.append(f"{relation} on {device}: violated in both runs (not new; still a failing property)")

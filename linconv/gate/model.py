@@ -15,12 +15,17 @@ from linconv.runreport.schema import validate_benchmarks
 from linconv.timing import size_bucket
 
 __all__ = [
+    "BENCHMARKS_JSON",
+    "DEFAULT_BENCH_MARGIN",
+    "DEFAULT_BENCH_NOISE",
     "DEFAULT_DRIFT",
-    "DEFAULT_K",
     "DEFAULT_MARGIN",
     "DEFAULT_MIN_COUNT",
+    "DEFAULT_RUN_NOISE",
+    "DEFAULT_Z",
     "DRIFT_FLOOR",
     "JUNIT_XML",
+    "Benchmark",
     "Gate",
     "Row",
     "Run",
@@ -30,14 +35,19 @@ __all__ = [
     "location",
 ]
 
-# The slowdown rule (judge_timing): slower when the candidate's median exceeds the baseline's by more
-# than K times the mean of the two IQRs AND by more than MARGIN of the baseline's median. Measured on
-# a 2-core machine shared with other runs (docs/gating.md, "Choosing k and the margin"): in 360
-# comparisons of two runs of the same torch, the largest k that would have flagged one was 1.85 (a
-# 1.67x shift of one relation's whole test under load); 2.5 leaves a third of headroom over it.
-# MARGIN: the smallest slowdown worth a verdict where the IQRs are small (a quiet runner).
-DEFAULT_K = 2.5
-DEFAULT_MARGIN = 0.25
+# The timing rule (linconv.gate.stats.verdict): slower when the shift of the candidate's timings
+# (in pacer units, log scale) exceeds log(1 + MARGIN) AND Z standard errors (within-run bootstrap
+# and between-run noise together). Calibrated on this project's 2-core machine: docs/gating.md,
+# "The power table" (same-torch comparisons for the false positives, injected slowdowns for power).
+DEFAULT_MARGIN = 0.05
+DEFAULT_Z = 3.5
+# Benchmarks: a benchmark (or the group of one formulation's benchmarks) is slower when its shift
+# exceeds log(1 + BENCH_MARGIN) and Z standard errors.
+DEFAULT_BENCH_MARGIN = 0.05
+# The standard deviation of one run's log timing (property rows; benchmarks) used when a side has
+# no twin run to measure it (ABBA): measured on this project's machine, docs/gating.md.
+DEFAULT_RUN_NOISE = 0.10
+DEFAULT_BENCH_NOISE = 0.05
 # A (dtype, phase, size) cell of a report's timings takes part only with this many timings in both
 # runs: the quartiles of fewer are the extreme values themselves.
 DEFAULT_MIN_COUNT = 3
@@ -49,28 +59,42 @@ DRIFT_FLOOR = 0.1
 
 
 JUNIT_XML = "junit.xml"
+BENCHMARKS_JSON = "benchmarks.json"
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    k: float = DEFAULT_K
     margin: float = DEFAULT_MARGIN
+    z: float = DEFAULT_Z
     min_count: int = DEFAULT_MIN_COUNT
     drift: float = DEFAULT_DRIFT
     fail_on_drift: bool = False
-    fail_on_benchmarks: bool = False
+    bench_margin: float = DEFAULT_BENCH_MARGIN
+    fail_on_benchmarks: bool = True
+    run_noise: float = DEFAULT_RUN_NOISE
+    bench_noise: float = DEFAULT_BENCH_NOISE
+
+    def __post_init__(self) -> None:
+        for name in ("margin", "z", "drift", "bench_margin", "run_noise", "bench_noise"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not isinstance(self.min_count, int) or self.min_count < 2:
+            raise ValueError(f"min_count must be an int >= 2, got {self.min_count!r}")
 
     def describe(self) -> str:
         return (
-            f"a formulation is **slower** when its candidate median exceeds the baseline's by more than "
-            f"k·(IQR_baseline + IQR_candidate)/2 with k = {self.k:g} **and** by more than {self.margin:.0%}; "
-            f"a (dtype, phase, size) cell takes part with ≥ {self.min_count} timings in both runs. "
-            f"**Drift**: the worst error/bound grew more than {self.drift:g}x and reached {DRIFT_FLOOR:g} "
+            "Timings are compared in pacer units (each example's time over a torch-free workload timed beside "
+            "it), cell by cell (dtype, phase, size bucket; a cell takes part with "
+            f"≥ {self.min_count} timings on both sides), as a weighted mean log shift. A formulation is "
+            f"**slower** when the shift exceeds {self.margin:.0%} **and** z = {self.z:g} standard errors "
+            "(bootstrap within the runs, plus the run-to-run noise measured between twin runs of a side, or "
+            f"{self.run_noise:g} without them). Benchmarks: the same rule per benchmark and per formulation's "
+            f"group of benchmarks, with a {self.bench_margin:.0%} margin and run noise from twin runs (else "
+            f"{self.bench_noise:g}), "
+            + ("failing the gate." if self.fail_on_benchmarks else "reported only (--no-fail-on-benchmarks).")
+            + f" **Drift**: the worst error/bound grew more than {self.drift:g}x and reached {DRIFT_FLOOR:g} "
             + ("(fails the gate: --fail-on-drift)." if self.fail_on_drift else "(reported; --fail-on-drift to fail).")
-            + (
-                " Benchmarks: the same rule on each benchmark's median and IQR, "
-                + ("failing the gate (--fail-on-benchmarks)." if self.fail_on_benchmarks else "reported only.")
-            )
         )
 
 
@@ -81,14 +105,30 @@ _RowKey = tuple[str, str, str, str]  # relation, formulation, device, mode
 _CellKey = tuple[str, str, str]  # dtype, phase, size bucket
 
 
+@dataclass(frozen=True)
+class Benchmark:
+    """One pytest-benchmark benchmark of a run: its median (seconds), spread and the pacer beside it."""
+
+    name: str
+    median: float
+    iqr: float
+    rounds: int
+    pace: float | None
+    group: str  # the formulation and phase it times (its benchmarks at every shape and batch form a group)
+
+
 @dataclass
 class Run:
-    """One side of the comparison: its report, and the tests that failed (None without junit.xml)."""
+    """One run of one side: its report, the tests that failed (None without junit.xml), its
+    timings by row and cell (in pacer units where the report has the pacer), and its benchmarks
+    (None without a benchmark JSON)."""
 
     path: Path
     report: dict[str, Any]
     failed_tests: set[str] | None = None
     times: dict[_RowKey, dict[_CellKey, list[float]]] = field(default_factory=dict)
+    benchmarks: dict[str, Benchmark] | None = None
+    benchmarks_path: Path | None = None
 
 
 def _junit_failures(path: Path) -> set[str] | None:
@@ -106,13 +146,31 @@ def _junit_failures(path: Path) -> set[str] | None:
     return failed
 
 
-def load_run(path: str | os.PathLike[str]) -> Run:
-    """A report.json (or a directory holding one), validated, with the junit.xml beside it if any."""
+def load_run(path: str | os.PathLike[str], benchmarks: str | os.PathLike[str] | None = None) -> Run:
+    """A report.json (or a directory holding one), validated, with the junit.xml and the benchmark
+    JSON beside it if any (or ``benchmarks``)."""
     file = Path(path)
     if file.is_dir():
         file = file / REPORT_JSON
     report = load_report(file)
-    return Run(file, report, _junit_failures(file.parent / JUNIT_XML), _sample_times(report))
+    run = Run(file, report, _junit_failures(file.parent / JUNIT_XML), _sample_times(report))
+    bench_file = Path(benchmarks) if benchmarks is not None else file.parent / BENCHMARKS_JSON
+    if benchmarks is not None or bench_file.is_file():
+        run.benchmarks, run.benchmarks_path = _benchmarks(load_benchmarks(bench_file)), bench_file
+    return run
+
+
+def _benchmarks(data: dict[str, Any]) -> dict[str, Benchmark]:
+    out = {}
+    for bench in data["benchmarks"]:
+        extra = bench.get("extra_info") or {}
+        stats = bench["stats"]
+        pace = extra.get("pace_s")
+        pace = float(pace) if isinstance(pace, (int, float)) and not isinstance(pace, bool) and pace > 0 else None
+        group = f"{extra.get('formulation', bench['fullname'])} {extra.get('phase', '')}".strip()
+        out[bench["fullname"]] = Benchmark(bench["fullname"], float(stats["median"]), float(stats["iqr"]),
+                                           int(stats["rounds"]), pace, group)  # fmt: skip
+    return out
 
 
 def load_benchmarks(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -131,14 +189,17 @@ def load_benchmarks(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _sample_times(report: dict[str, Any]) -> dict[_RowKey, dict[_CellKey, list[float]]]:
     """Every timing of the report's ``samples`` (validated: positive seconds), by row and
-    (dtype, phase, size bucket) cell."""
+    (dtype, phase, size bucket) cell, in pacer units where the sample has the pacer: a run whose
+    samples all have it is compared in pacer units, one where some lack it in seconds."""
+    paced = all(sample.get("pace_s") for sample in report["samples"])
     out: dict[_RowKey, dict[_CellKey, list[float]]] = defaultdict(lambda: defaultdict(list))
     for sample in report["samples"]:
         bucket, mode = size_bucket(sample["size"]), str(sample.get("mode", "default"))
+        unit = float(sample["pace_s"]) if paced else 1.0
         for formulation, phases in sample["times"].items():
             for phase, seconds in phases.items():
                 out[(sample["relation"], formulation, sample["device"], mode)][(sample["dtype"], phase, bucket)].append(
-                    float(seconds)
+                    float(seconds) / unit
                 )
     return out
 
@@ -159,8 +220,12 @@ class Row:
 
 @dataclass
 class Gate:
-    baseline: Run
-    candidate: Run
+    """The comparison: the baseline's and the candidate's runs (one each, or twins made in ABBA
+    order: baseline, candidate, candidate, baseline; the first of each side is judged for
+    correctness, all of them for timing), and what the gate found."""
+
+    baselines: list[Run]
+    candidates: list[Run]
     thresholds: Thresholds
     rows: list[Row] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # why it fails, one line each
@@ -172,6 +237,14 @@ class Gate:
     @property
     def passed(self) -> bool:
         return not self.reasons
+
+    @property
+    def baseline(self) -> Run:
+        return self.baselines[0]
+
+    @property
+    def candidate(self) -> Run:
+        return self.candidates[0]
 
 
 def location(device: str, mode: str) -> str:

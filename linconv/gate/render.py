@@ -17,7 +17,10 @@ def render_markdown(gate: Gate) -> str:
     b_env, c_env = gate.baseline.report["environment"], gate.candidate.report["environment"]
     title = "PASS" if gate.passed else "FAIL"
     lines = [f"## Torch upgrade gate: {title} — torch {b_env['torch']} → {c_env['torch']}", ""]
-    lines += [f"- baseline: {_side(gate.baseline)}", f"- candidate: {_side(gate.candidate)}"]
+    for label, runs in (("baseline", gate.baselines), ("candidate", gate.candidates)):
+        lines += [f"- {label}{'' if len(runs) == 1 else f' run {i + 1}'}: {_side(run)}" for i, run in enumerate(runs)]
+    if len(gate.baselines) > 1 or len(gate.candidates) > 1:
+        lines.append("- runs made in ABBA order: timings pooled per side, run-to-run noise measured between twins")
     machine = gate.baseline.report["machine"]
     if gate.timing_compared:
         lines.append(
@@ -43,16 +46,21 @@ def render_markdown(gate: Gate) -> str:
     lines += [
         "",
         "Correctness rows: violations / examples and the worst error/bound (≤ 1 holds); ratio: candidate's worst "
-        "over the baseline's. Formulation rows: every timing (seconds per call) of the (dtype, phase, size) cells "
-        "both runs timed, divided by the baseline's median in its cell, pooled: median, IQR and count n of each "
-        "run on that scale (the baseline's median is about 1); ratio: candidate / baseline.",
+        "over the baseline's. Known-bug rows: whether each known upstream bug's reproducer failed on each side. "
+        "Formulation rows: the candidate's time over the baseline's, in pacer units, the weighted geometric mean "
+        "over the (dtype, phase, size) cells both sides timed, with a two-standard-error interval.",
         "",
     ]
     if gate.bench_rows or gate.bench_notes:
         lines += ["### pytest-benchmark", ""]
         if gate.bench_rows:
             lines += table(["benchmark", "baseline median", "candidate median", "ratio", "verdict"], gate.bench_rows)
-            lines += [""]
+            lines += [
+                "",
+                "Ratio: candidate over baseline in pacer units (the medians are seconds, first run of each side); "
+                "a group row pools one formulation's benchmarks at every shape and batch.",
+                "",
+            ]
         lines += [f"- {note}" for note in gate.bench_notes] + ([""] if gate.bench_notes else [])
     if gate.notes:
         lines += ["**Notes:**", ""] + [f"- {note}" for note in gate.notes] + [""]

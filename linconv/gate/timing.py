@@ -1,27 +1,26 @@
-"""The timing half of the verdict: is a formulation (or a benchmark) slower in the candidate?"""
+"""The timing half of the verdict: is a formulation (or a benchmark) slower in the candidate?
+
+Property-run timings: per row (relation x formulation x device x precision mode), the shift of the
+candidate's timings over the baseline's, cell by cell, in pacer units (linconv.gate.stats). Its
+standard error joins the bootstrap within the runs and the run-to-run noise: measured between
+twin runs when each side has two (ABBA), else the project's measured default. Benchmarks: per
+benchmark, and per group (one formulation and phase at every shape and batch), the same rule on
+the log of each benchmark's median in pacer units.
+"""
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from typing import Any
 
-from linconv.gate.model import Gate, Row, Thresholds, location
+from linconv.gate.model import Benchmark, Gate, Row, Run, location
+from linconv.gate.stats import Shift, cell_shift, run_noise, verdict
 from linconv.runreport.markdown import fmt_time
-from linconv.timing import quantiles
 
-__all__ = ["compare_benchmarks", "judge_timing", "timings"]
+__all__ = ["benchmarks", "timings"]
 
-
-def judge_timing(
-    base_median: float, base_iqr: float, cand_median: float, cand_iqr: float, thresholds: Thresholds
-) -> str:
-    """'slower', 'faster' or 'same': a change counts when it exceeds both the noise (k times the mean
-    IQR of the two runs) and the minimum relative margin; either alone is not enough."""
-    noise = thresholds.k * (base_iqr + cand_iqr) / 2
-    if cand_median - base_median > noise and cand_median > base_median * (1 + thresholds.margin):
-        return "slower"
-    if base_median - cand_median > noise and base_median > cand_median * (1 + thresholds.margin):
-        return "faster"
-    return "same"
+_VERDICTS = {"slower": "**slower**", "faster": "faster", "same": "same within noise"}
 
 
 def _machine_difference(base: dict[str, Any], cand: dict[str, Any]) -> str:
@@ -30,117 +29,168 @@ def _machine_difference(base: dict[str, Any], cand: dict[str, Any]) -> str:
     return "; ".join(diffs) or f"fingerprint {base['fingerprint']} vs {cand['fingerprint']}"
 
 
-def _pooled(
-    base: dict[tuple[str, str, str], list[float]], cand: dict[tuple[str, str, str], list[float]], min_count: int
-) -> tuple[list[float], list[float], int]:
-    """Both runs' timings of the cells each timed at least ``min_count`` times, each divided by the
-    baseline's median in its cell: sizes, dtypes and phases then pool on one scale, where the
-    baseline's median is about 1 and the candidate's is the typical time ratio."""
-    b_pool: list[float] = []
-    c_pool: list[float] = []
-    cells = 0
-    for cell in sorted(base.keys() & cand.keys()):
-        if len(base[cell]) < min_count or len(cand[cell]) < min_count:
-            continue
-        reference = quantiles(base[cell])[1]
-        b_pool += [v / reference for v in base[cell]]
-        c_pool += [v / reference for v in cand[cell]]
-        cells += 1
-    return b_pool, c_pool, cells
+def _pooled(runs: list[Run], key: tuple[str, str, str, str]) -> dict[tuple[str, ...], list[float]]:
+    cells: dict[tuple[str, ...], list[float]] = defaultdict(list)
+    for run in runs:
+        for cell, values in run.times.get(key, {}).items():
+            cells[cell] += values
+    return cells
+
+
+def _twin_shifts(runs: list[Run], keys: list, min_count: int) -> list[float]:
+    """Shifts between a side's twin runs, every row: the run-to-run noise of that side."""
+    if len(runs) < 2:
+        return []
+    found = []
+    for key in keys:
+        shift = cell_shift(runs[0].times.get(key, {}), runs[1].times.get(key, {}), min_count=min_count, rounds=2)
+        if shift is not None:
+            found.append(shift.shift)
+    return found
+
+
+def _side_noise(gate: Gate, per_run: float | None, default: float) -> tuple[float, str]:
+    """The noise of the between-side shift from one run's noise: sqrt(1/n_b + 1/n_c) runs' worth."""
+    n_b, n_c = len(gate.baselines), len(gate.candidates)
+    single, source = (per_run, "measured between twin runs") if per_run is not None else (default, "default")
+    return single * math.sqrt(1 / n_b + 1 / n_c), source
+
+
+def _same_machine(gate: Gate) -> bool:
+    machines = [run.report["machine"] for run in (*gate.baselines, *gate.candidates)]
+    first = machines[0]
+    different = next((m for m in machines[1:] if m["fingerprint"] != first["fingerprint"]), None)
+    if different is not None:
+        gate.notes.append(
+            "timings not compared: the runs come from different machines ("
+            + _machine_difference(first, different)
+            + "); correctness compared alone"
+        )
+        return False
+    return True
 
 
 def timings(gate: Gate) -> None:
-    b_machine, c_machine = gate.baseline.report["machine"], gate.candidate.report["machine"]
-    base, cand = gate.baseline.times, gate.candidate.times
-    gate.timing_compared = b_machine["fingerprint"] == c_machine["fingerprint"]
-    if not gate.timing_compared:
-        gate.notes.append(
-            "timings not compared: the runs come from different machines ("
-            + _machine_difference(b_machine, c_machine)
-            + "); correctness compared alone"
-        )
     t = gate.thresholds
-    for key in sorted(base.keys() | cand.keys()):
+    gate.timing_compared = _same_machine(gate)
+    keys = sorted({key for run in (*gate.baselines, *gate.candidates) for key in run.times})
+    if not gate.timing_compared:
+        for relation, formulation, device, mode in keys:
+            row = Row(relation, formulation, location(device, mode), "", "", "", "not compared (different machines)")
+            gate.rows.append(row)
+        return
+    twins = _twin_shifts(gate.baselines, keys, t.min_count) + _twin_shifts(gate.candidates, keys, t.min_count)
+    noise, source = _side_noise(gate, run_noise(twins), t.run_noise)
+    gate.notes.append(f"run-to-run noise of a formulation's timings: {noise:.3f} (log scale, {source})")
+    for key in keys:
         relation, formulation, device, mode = key
         where = location(device, mode)
-        if not gate.timing_compared:
-            gate.rows.append(Row(relation, formulation, where, "", "", "", "not compared (different machines)"))
+        shift = cell_shift(_pooled(gate.baselines, key), _pooled(gate.candidates, key), min_count=t.min_count)
+        if shift is None:
+            verdict_text = f"not compared (no cell with ≥ {t.min_count} timings on both sides)"
+            gate.rows.append(Row(relation, formulation, where, "", "", "", verdict_text))
             continue
-        b_pool, c_pool, cells = _pooled(base.get(key, {}), cand.get(key, {}), t.min_count)
-        if not cells:
-            verdict = f"not compared (no cell with ≥ {t.min_count} timings in both)"
-            gate.rows.append(Row(relation, formulation, where, "", "", "", verdict))
-            continue
-        b_q1, b_med, b_q3 = quantiles(b_pool)
-        c_q1, c_med, c_q3 = quantiles(c_pool)
-        judged = judge_timing(b_med, b_q3 - b_q1, c_med, c_q3 - c_q1, t)
-        verdict = {"slower": "**slower**", "faster": "faster", "same": "same within noise"}[judged]
-        ratio = c_med / b_med
+        se = math.hypot(shift.se, noise)
+        judged = verdict(shift.shift, se, margin=t.margin, z=t.z)
         if judged == "slower":
             gate.reasons.append(
-                f"{relation} / {formulation} on {where}: slower, x{ratio:.2f} the baseline's time "
-                f"(> 1 + {t.margin:g}, and by {c_med - b_med:.2f} > k·mean IQR = "
-                f"{t.k * ((b_q3 - b_q1) + (c_q3 - c_q1)) / 2:.2f}; {cells} cells)"
+                f"{relation} / {formulation} on {where}: slower, x{shift.ratio:.2f} the baseline's time "
+                f"(> 1 + {t.margin:g} and {shift.shift / se:.1f} standard errors; {shift.cells} cells)"
             )
-        gate.rows.append(
-            Row(
-                relation,
-                formulation,
-                where,
-                f"{b_med:.2f} (IQR {b_q3 - b_q1:.2f}, n {len(b_pool)})",
-                f"{c_med:.2f} (IQR {c_q3 - c_q1:.2f}, n {len(c_pool)})",
-                f"{ratio:.2f}",
-                f"{verdict} ({cells} cells)",
-                judged == "slower",
-            )
-        )
+        gate.rows.append(_row(relation, formulation, where, shift, se, judged))
 
 
-def _bench_fingerprint(data: dict[str, Any]) -> str | None:
-    return (data["machine_info"].get("linconv_machine") or {}).get("fingerprint")
+def _row(relation: str, formulation: str, where: str, shift: Shift, se: float, judged: str) -> Row:
+    low, high = math.exp(shift.shift - 2 * se), math.exp(shift.shift + 2 * se)
+    return Row(
+        relation,
+        formulation,
+        where,
+        "1 (reference)",
+        f"x{shift.ratio:.2f} ({low:.2f} - {high:.2f})",
+        f"{shift.ratio:.2f}",
+        f"{_VERDICTS[judged]} ({shift.cells} cells, n {shift.count})",
+        judged == "slower",
+    )
 
 
-def compare_benchmarks(gate: Gate, base: dict[str, Any], cand: dict[str, Any], names: tuple[str, str]) -> None:
-    """Add the comparison of two pytest-benchmark JSONs (same rule; rounds are the count) to ``gate``."""
-    b_print, c_print = _bench_fingerprint(base), _bench_fingerprint(cand)
-    if b_print is None or b_print != c_print:
-        why = "no linconv machine identity in machine_info" if None in (b_print, c_print) else "different machines"
-        gate.bench_notes.append(f"benchmarks not compared: {why} ({names[0]}, {names[1]})")
+# --- benchmarks ----------------------------------------------------------------------------------
+
+
+def _log_time(bench: Benchmark, paced: bool) -> float:
+    return math.log(bench.median / bench.pace if paced else bench.median)
+
+
+def _bench_sides(gate: Gate) -> tuple[list[dict[str, Benchmark]], list[dict[str, Benchmark]]] | None:
+    base = [run.benchmarks for run in gate.baselines if run.benchmarks is not None]
+    cand = [run.benchmarks for run in gate.candidates if run.benchmarks is not None]
+    if not base or not cand:
+        missing = "baseline" if not base else "candidate"
+        gate.bench_notes.append(f"benchmarks not compared: no benchmark JSON for the {missing}")
+        return None
+    return base, cand
+
+
+def benchmarks(gate: Gate) -> None:
+    """Compare the sides' benchmarks (the runs' benchmark JSONs), benchmark by benchmark and per group."""
+    sides = _bench_sides(gate)
+    if sides is None:
         return
+    if not gate.timing_compared:
+        gate.bench_notes.append("benchmarks not compared: the runs come from different machines")
+        return
+    base, cand = sides
     t = gate.thresholds
-    b_stats = {b["fullname"]: b["stats"] for b in base["benchmarks"]}
-    c_stats = {b["fullname"]: b["stats"] for b in cand["benchmarks"]}
-    slower_informational = 0
-    only = sorted(b_stats.keys() ^ c_stats.keys())
+    names = sorted(set.intersection(*(set(side) for side in (*base, *cand))))
+    only = sorted(set.union(*(set(side) for side in (*base, *cand))) - set(names))
     if only:
-        gate.bench_notes.append(f"{len(only)} benchmark(s) in one file only, not compared: {', '.join(only[:5])}")
-    for name in sorted(b_stats.keys() & c_stats.keys()):
-        b, c = b_stats[name], c_stats[name]
-        label = name.split("::", 1)[-1]
-        if min(b["rounds"], c["rounds"]) < t.min_count:
-            gate.bench_rows.append([label, "", "", "", f"not compared (fewer than {t.min_count} rounds)"])
-            continue
-        judged = judge_timing(b["median"], b["iqr"], c["median"], c["iqr"], t)
-        verdict = {"slower": "**slower**", "faster": "faster", "same": "same within noise"}[judged]
-        if judged == "slower" and not t.fail_on_benchmarks:
-            verdict, slower_informational = "slower (does not gate)", slower_informational + 1
-        elif judged == "slower":
+        gate.bench_notes.append(f"{len(only)} benchmark(s) not in every file, not compared: {', '.join(only[:5])}")
+    paced = all(side[name].pace for side in (*base, *cand) for name in names)
+    if not paced:
+        gate.bench_notes.append("benchmarks compared in seconds: some have no pacer timing (older JSON)")
+    twins = [
+        _log_time(side[1][name], paced) - _log_time(side[0][name], paced)
+        for side in (base, cand)
+        if len(side) >= 2
+        for name in names
+    ]
+    per_run = run_noise(twins)
+    single = per_run if per_run is not None else t.bench_noise
+    noise = single * math.sqrt(1 / len(base) + 1 / len(cand))
+    source = "measured between twin runs" if per_run is not None else "default"
+    gate.bench_notes.append(f"run-to-run noise of a benchmark: {single:.3f} per run (log scale, {source})")
+    shifts: dict[str, float] = {}
+    for name in names:
+        b = sum(_log_time(side[name], paced) for side in base) / len(base)
+        c = sum(_log_time(side[name], paced) for side in cand) / len(cand)
+        shifts[name] = c - b
+    groups: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        groups[base[0][name].group].append(name)
+    slower = 0
+    for group, members in sorted(groups.items()):
+        mean = sum(shifts[n] for n in members) / len(members)
+        # a group's benchmarks share their runs: the group's error is at least one benchmark's over
+        # sqrt(n), and never below a quarter of one benchmark's (the noise they share)
+        se = max(noise / math.sqrt(len(members)), noise / 4)
+        judged = verdict(mean, se, margin=t.bench_margin, z=t.z)
+        slower += judged == "slower"
+        if judged == "slower" and t.fail_on_benchmarks:
             gate.reasons.append(
-                f"benchmark {label}: slower, {fmt_time(b['median'])} -> {fmt_time(c['median'])} "
-                f"(x{c['median'] / b['median']:.2f})"
+                f"benchmarks of {group}: slower, x{math.exp(mean):.2f} over {len(members)} benchmark(s) "
+                f"({mean / se:.1f} standard errors)"
             )
-        gate.bench_rows.append(
-            [
-                label,
-                f"{fmt_time(b['median'])} (IQR {fmt_time(b['iqr'])}, {b['rounds']} rounds)",
-                f"{fmt_time(c['median'])} (IQR {fmt_time(c['iqr'])}, {c['rounds']} rounds)",
-                f"{c['median'] / b['median']:.2f}",
-                verdict,
-            ]
-        )
-    if slower_informational:
+        gate.bench_rows.append([f"{group} (all {len(members)})", "", "", f"{math.exp(mean):.2f}", _VERDICTS[judged]])
+        for name in members:
+            judged = verdict(shifts[name], noise, margin=t.bench_margin, z=t.z)
+            slower += judged == "slower"
+            if judged == "slower" and t.fail_on_benchmarks:
+                gate.reasons.append(f"benchmark {name.split('::', 1)[-1]}: slower, x{math.exp(shifts[name]):.2f}")
+            b_med = base[0][name].median
+            c_med = cand[0][name].median
+            gate.bench_rows.append([name.split("::", 1)[-1], fmt_time(b_med), fmt_time(c_med),
+                                    f"{math.exp(shifts[name]):.2f}", _VERDICTS[judged]])  # fmt: skip
+    if slower and not t.fail_on_benchmarks:
         gate.bench_notes.append(
-            f"{slower_informational} benchmark(s) slower beyond their own spread; they do not fail the gate without "
-            "--fail-on-benchmarks: a benchmark's rounds run back to back in one short window, so its IQR does not "
-            "see load that changes between windows (docs/gating.md)"
+            f"{slower} benchmark row(s) slower; they do not fail the gate (--no-fail-on-benchmarks)"
         )

@@ -1,33 +1,25 @@
-"""Known upstream bugs: inputs that crash the process or that torch computes wrongly.
+"""The catalogue of known upstream bugs: each a signature (which cases it affects), a reproducer
+(a Python program that exits non-zero where the bug is present) and where it was seen.
 
-A crash cannot be caught by the property that hits it: it kills pytest, the report and the
-capture of the case with it. A known wrong result would fail every thorough run that draws it
-and hide whatever else the search would find. So the properties steer clear of the signatures
-below (an ``assume`` plus a Hypothesis ``event`` naming the bug) only where they are known to
-occur (this torch on this CPU; a crash marked ``avoid_everywhere`` on every CPU), so that a
-machine where a wrong result is new still reports it. properties/test_known_bugs.py runs each reproducer in a subprocess
-to track it: expected to fail where it was seen, reported as soon as it stops failing there
-(fixed: narrow or drop the entry) or fails elsewhere.
-
-oneDNN picks its kernels by instruction set, so where a bug shows depends on the CPU as much as
-on the torch version: each entry names the CPU capability (``torch.backends.cpu.
-get_cpu_capability()``) or the CPU flags (``/proc/cpuinfo``) it was seen with.
+Whether a bug is present on this torch build and CPU is decided by running its reproducer
+(linconv.known_bugs.reproduce), not by the versions below: ``observed_on`` / ``observed_isa`` /
+``observed_cpu_flags`` record where it was seen, so that the tracking test
+(properties/test_known_bugs.py) can say when a bug stops reproducing where it was seen (fixed:
+drop or narrow the entry) or reproduces somewhere new (add it). oneDNN picks its kernels by
+instruction set, so where a bug shows depends on the CPU as much as on the torch version.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 
 import torch
 
 from linconv.core.cases import Case
 
-__all__ = ["KNOWN_BUGS", "KnownBug", "avoided_bug", "cpu_flags", "known_crash", "run_reproducer"]
+__all__ = ["KNOWN_BUGS", "KnownBug", "cpu_flags", "get_bug"]
 
 
 @functools.cache
@@ -287,44 +279,9 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
 )
 
 
-def _version(torch_version: str | None) -> str:
-    from packaging.version import Version
-
-    return torch_version or Version(torch.__version__).base_version
-
-
-def known_crash(case: Case, torch_version: str | None = None) -> KnownBug | None:
-    """The known crash ``case`` could trigger in this process, if any: with this torch on this
-    CPU, or anywhere for a crash marked ``avoid_everywhere``."""
-    version = _version(torch_version)
-    return next(
-        (
-            k
-            for k in KNOWN_BUGS
-            if k.kind == "crash" and (k.avoid_everywhere or k.expected_here(version)) and k.matches(case)
-        ),
-        None,
-    )
-
-
-def avoided_bug(case: Case, torch_version: str | None = None) -> KnownBug | None:
-    """The known bug the properties steer ``case`` away from: a known crash (known_crash), or a
-    wrong result where this torch on this CPU is known to compute it."""
-    version = _version(torch_version)
-    crash = known_crash(case, version)
-    if crash is not None:
-        return crash
-    return next((k for k in KNOWN_BUGS if k.kind != "crash" and k.expected_here(version) and k.matches(case)), None)
-
-
-def run_reproducer(bug: KnownBug, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """Run the reproducer in a fresh interpreter; the bug shows as a non-zero return code. A
-    reproducer that hangs past ``timeout`` counts as failing (return code -9): heap corruption can
-    deadlock the allocator instead of aborting (seen once for oneDNN#6035 under a loaded xdist run,
-    where the whole program takes under 5 s)."""
-    env = {**os.environ, **dict(bug.env)}
-    command = [sys.executable, "-c", bug.reproducer]
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(command, -9, "", f"hung: no exit within {timeout:.0f} s")
+def get_bug(name: str) -> KnownBug:
+    """The known bug called ``name`` (ValueError naming the known ones otherwise)."""
+    for bug in KNOWN_BUGS:
+        if bug.name == name:
+            return bug
+    raise ValueError(f"known bug must be one of {[b.name for b in KNOWN_BUGS]}, got {name!r}")

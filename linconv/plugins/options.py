@@ -47,6 +47,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="break one formulation of one relation for the whole run (python -m linconv faults --list "
         "names the faults; docs/faults.md): the properties must then fail",
     )
+    group.addoption(
+        "--inject-slowdown",
+        default=os.environ.get("LINCONV_SLOWDOWN"),
+        metavar="OP=FACTOR",
+        help="make an op FACTOR times slower for the whole run, its results unchanged (conv, linear; e.g. "
+        "conv=1.1,linear=2): the instrument behind the gate's power table (docs/gating.md). "
+        "Env: LINCONV_SLOWDOWN",
+    )
 
 
 def _cores() -> int:
@@ -81,10 +89,21 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(f"--inject-fault: {exc}") from None
         SESSION.overrides[fault.relation] = fault.faulted_relation()
+    if config.getoption("--inject-slowdown"):
+        from linconv.faults import slowdown
+
+        try:
+            spec = slowdown.parse(config.getoption("--inject-slowdown"))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--inject-slowdown / LINCONV_SLOWDOWN: {exc}") from None
+        config._linconv_restore_speed = slowdown.install(spec)  # type: ignore[attr-defined]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     SESSION.overrides.clear()
+    restore = getattr(config, "_linconv_restore_speed", None)
+    if restore is not None:
+        restore()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -122,6 +141,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines.append(f"linconv: dtypes {','.join(run_config.selected_dtypes())}; max numel {run_config.max_numel()}")
     if config.getoption("--inject-fault"):
         lines.append(f"linconv: INJECTED FAULT {config.getoption('--inject-fault')}: the properties must fail")
+    if config.getoption("--inject-slowdown"):
+        lines.append(f"linconv: INJECTED SLOWDOWN {config.getoption('--inject-slowdown')}: timings are not torch's own")
     env = {k: v for k, v in sorted(os.environ.items()) if k.startswith("LINCONV_")}
     lines.append(f"linconv: environment {env or '(no LINCONV_* variables)'}")
     return lines

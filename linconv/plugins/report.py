@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from linconv.known_bugs import status_rows as known_bug_rows
 from linconv.plugins.session import SESSION
 from linconv.runreport import (
     OUTCOME_RANK,
@@ -203,6 +204,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         timing_errors=recorder.errors,
     )
     report["regressions"] = _regression_rows(state.regressions)
+    report["known_bugs"] = known_bug_rows()
     try:
         written = write_report_files(report, state.directory)
     except OSError as exc:

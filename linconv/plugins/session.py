@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from linconv.known_bugs import matching_bug
 from linconv.measure import Observer, RelationResult
 from linconv.relations import Relation, get
 
@@ -23,6 +24,8 @@ class RelationTally:
     violations: int = 0
     exact: int = 0
     worst_ratio: float = 0.0
+    # violations on inputs of a known bug's signature (the bug reappearing where its reproducer is quiet)
+    known_bug_violations: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: RelationResult, *, holds: bool, negative_control: bool) -> None:
         self.examples += 1
@@ -30,13 +33,17 @@ class RelationTally:
         self.exact += int(result.exact)
         if not negative_control:
             self.worst_ratio = max(self.worst_ratio, result.worst_ratio)
+        bug = None if holds else matching_bug(result.case)
+        if bug is not None:
+            self.known_bug_violations[bug.name] = self.known_bug_violations.get(bug.name, 0) + 1
 
-    def to_dict(self) -> dict[str, float | int]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "examples": self.examples,
             "violations": self.violations,
             "exact": self.exact,
             "worst_ratio": self.worst_ratio,
+            "known_bug_violations": dict(self.known_bug_violations),
         }
 
 

@@ -27,8 +27,6 @@ __all__ = [
 
 Formulation = Callable[[torch.Tensor, Params, ConvGeometry], torch.Tensor]
 
-_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-
 
 def pad(x: torch.Tensor, g: ConvGeometry) -> torch.Tensor:
     """``x`` with the geometry's explicit padding applied in its padding mode."""
@@ -39,8 +37,9 @@ def pad(x: torch.Tensor, g: ConvGeometry) -> torch.Tensor:
 
 
 def conv(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
-    """``F.convNd`` as nn.ConvNd calls it: non-zero padding modes pad first, zeros pass through."""
-    fn = _CONV[g.rank]
+    """``F.convNd`` as nn.ConvNd calls it: non-zero padding modes pad first, zeros pass through.
+    Looked up on ``F`` at each call, as nn.ConvNd does (a performance fault may wrap it)."""
+    fn = getattr(F, f"conv{g.rank}d")
     if g.padding_mode != "zeros":
         return fn(pad(x, g), p.weight, p.bias, g.stride, 0, g.dilation, g.groups)
     return fn(x, p.weight, p.bias, g.stride, g.padding, g.dilation, g.groups)

@@ -116,6 +116,10 @@ def merge_tallies(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         for name in ("examples", "violations", "exact"):
             into[name] += row[name]
         into["worst_ratio"] = max(into["worst_ratio"], row["worst_ratio"])
+        known = dict(into.get("known_bug_violations", {}))
+        for bug, count in row.get("known_bug_violations", {}).items():
+            known[bug] = known.get(bug, 0) + count
+        into["known_bug_violations"] = known
     return [merged[k] for k in sorted(merged)]
 
 

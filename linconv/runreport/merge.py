@@ -54,6 +54,16 @@ def _regressions(reports: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{**dict(zip(names, key, strict=True)), "outcome": worst[key]} for key in sorted(worst)]
 
 
+def _known_bugs(reports: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Each known bug once: reproduced if it reproduced in any job (the jobs share one torch)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        for row in report.get("known_bugs", []):
+            into = rows.setdefault(row["name"], dict(row))
+            into["reproduced"] = into["reproduced"] or row["reproduced"]
+    return [rows[name] for name in sorted(rows)] if rows else None
+
+
 def merge_reports(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """One report from validated ``(source, report)`` pairs (at least one)."""
     if not reports:
@@ -100,6 +110,9 @@ def merge_reports(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         timing_errors=[e for report in docs for e in report.get("timing_errors", [])],
     )
     merged["regressions"] = _regressions(docs)
+    known = _known_bugs(docs)
+    if known is not None:
+        merged["known_bugs"] = known
     merged["shards"] = shards
     return merged
 

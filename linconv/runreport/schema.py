@@ -88,13 +88,18 @@ class Machine(_Machine, total=False):
     threads: int
 
 
-class TallyRow(TypedDict):
+class _TallyRow(TypedDict):
     device: str
     dtype: str
     examples: int
     violations: int
     exact: int
     worst_ratio: Ratio
+
+
+class TallyRow(_TallyRow, total=False):
+    # violations on cases whose inputs match a known upstream bug's signature, by bug name
+    known_bug_violations: dict[str, int]
 
 
 class _Totals(TypedDict):
@@ -181,6 +186,7 @@ class _SampleRow(TypedDict):
 
 class SampleRow(_SampleRow, total=False):
     mode: str
+    pace_s: Seconds | None  # the pacer timed beside the example (linconv.timing.pace)
 
 
 class RegressionRow(TypedDict):
@@ -189,6 +195,14 @@ class RegressionRow(TypedDict):
     device: str
     mode: str
     outcome: Outcome
+
+
+class KnownBugRow(TypedDict):
+    """A known upstream bug and whether its reproducer failed on this run's torch build and CPU."""
+
+    name: str
+    kind: str
+    reproduced: bool
 
 
 class Shard(TypedDict, total=False):
@@ -220,6 +234,7 @@ class Report(_Report, total=False):
     run: RunCosts
     timing_errors: list[str]
     regressions: list[RegressionRow]  # the replayed corpus (absent in reports written before it)
+    known_bugs: list[KnownBugRow]  # whether each known bug reproduced here (absent before it)
     shards: list[Shard]  # the reports a merged report was made from
 
 

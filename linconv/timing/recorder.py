@@ -31,6 +31,7 @@ from torch.utils.benchmark.utils.common import set_torch_threads
 
 from linconv.core.cases import Case
 from linconv.measure import Workload
+from linconv.timing.pace import pacer
 from linconv.timing.stats import quantiles
 
 __all__ = [
@@ -100,8 +101,9 @@ class Sample:
     device: str
     dtype: str
     size: int
-    mode: str = "default"  # the device's precision mode (linconv.devices.DEVICE_MODES)
+    mode: str = "default"  # the device's precision mode (linconv.lanes.modes.DEVICE_MODES)
     times: dict[str, dict[str, float]] = field(default_factory=dict)
+    pace_s: float | None = None  # seconds per call of the pacer (linconv.timing.pace), timed beside the example
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +117,7 @@ class Sample:
             size=int(data["size"]),
             mode=str(data.get("mode", "default")),
             times={f: {p: float(t) for p, t in phases.items()} for f, phases in data["times"].items()},
+            pace_s=None if data.get("pace_s") is None else float(data["pace_s"]),
         )
 
 
@@ -184,6 +187,12 @@ class Recorder:
         if (self._seen[key] - 1) % self.every == 0:
             sample = Sample(relation, case.device, case.dtype, problem_size(case), self.mode)
             self.samples.append(sample)
+            try:
+                with set_torch_threads(self.threads):
+                    pacer()
+                    sample.pace_s = self.time_call(pacer)
+            except Exception as exc:  # timing must never fail a check
+                self.errors.append(f"{relation}/pacer: {type(exc).__name__}: {exc}")
         self._current = (relation, case, sample)
         return sample
 

@@ -1,0 +1,154 @@
+"""The gate's power table: how large a slowdown of one op it catches, and how often it cries wolf.
+
+``collect`` makes runs in ABBA order on this machine, each the baseline/candidate flow of tox
+(the properties with every example timed, then the benchmarks), with the same torch throughout:
+a baseline run, then two runs of a candidate whose op is slowed by a factor
+(linconv.faults.slowdown, results unchanged), then a baseline run, and so on for every
+(op, factor). ``analyse`` then judges, with the gate as it is in the checkout:
+
+- false positives: every same-torch comparison of the baseline runs (all ABBA quadruples of four
+  of them in time order, and all pairs of two for one-run-per-side gates);
+- power: each slowed candidate's twin runs against the baseline runs around them (ABBA), and its
+  first run against the baseline run before it (one run per side);
+
+and writes the table (Markdown) and every verdict (JSON). From the repository root:
+
+    python benchmarks/gate_power.py collect --out reports/power          # ~2.5 min a run, 31 runs
+    python benchmarks/gate_power.py analyse reports/power --markdown docs/gate-power.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from linconv.gate import Thresholds, compare, load_run
+
+ROOT = Path(__file__).resolve().parent.parent
+FACTORS = (1.05, 1.1, 1.25, 1.5, 2.0)
+OPS = ("conv", "linear")
+
+
+def _run(out: Path, slowdown: str | None) -> float:
+    """One tox-like run into ``out``: properties (every example timed) and benchmarks."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LINCONV_TIMING": "1", "OMP_NUM_THREADS": "1"}
+    env.pop("LINCONV_SLOWDOWN", None)
+    if slowdown:
+        env["LINCONV_SLOWDOWN"] = slowdown
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--devices", "cpu"]
+    subprocess.run([*pytest, "properties", "--hypothesis-profile", "ci", "--report-dir", str(out),
+                    "--junitxml", str(out / "junit.xml"), "-o", "junit_family=xunit1"],
+                   cwd=ROOT, env=env, check=False, capture_output=True)  # fmt: skip
+    subprocess.run([*pytest, "benchmarks/bench_formulations.py", "--benchmark-only",
+                    "--benchmark-json", str(out / "benchmarks.json")],
+                   cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
+    return time.perf_counter() - started
+
+
+def collect(out: Path, ops: tuple[str, ...], factors: tuple[float, ...]) -> None:
+    schedule: list[tuple[str, str | None]] = [("A00", None)]
+    for i, (op, factor) in enumerate(itertools.product(ops, factors), start=1):
+        spec = f"{op}={factor:g}"
+        schedule += [(f"B{i:02d}-{op}-{factor:g}-1", spec), (f"B{i:02d}-{op}-{factor:g}-2", spec), (f"A{i:02d}", None)]
+    for name, spec in schedule:
+        target = out / name
+        if (target / "benchmarks.json").is_file():
+            continue  # resume an interrupted collection
+        seconds = _run(target, spec)
+        print(f"{name}: {spec or 'baseline'} in {seconds:.0f} s", flush=True)
+
+
+def _verdicts(gate, what: str) -> dict[str, object]:
+    rows = [r for r in gate.rows if r.fails and r.formulation not in ("(correctness)", "(regression corpus)")]
+    prop = [f"{r.relation}/{r.formulation}" for r in rows]
+    bench = [reason for reason in gate.reasons if reason.startswith("benchmark")]
+    return {"what": what, "passed": gate.passed, "property_rows": prop, "benchmark_reasons": bench,
+            "reasons": gate.reasons}  # fmt: skip
+
+
+def analyse(directory: Path, thresholds: Thresholds) -> dict[str, list]:
+    baselines = sorted(p for p in directory.glob("A*") if (p / "benchmarks.json").is_file())
+    runs = {p.name: load_run(p) for p in sorted(directory.iterdir()) if (p / "benchmarks.json").is_file()}
+    found: dict[str, list] = {"abba_same": [], "pair_same": [], "abba_slow": [], "pair_slow": []}
+    for a1, b1, b2, a2 in itertools.combinations([p.name for p in baselines], 4):
+        gate = compare([runs[a1], runs[a2]], [runs[b1], runs[b2]], thresholds)
+        found["abba_same"].append(_verdicts(gate, f"{a1} {b1} {b2} {a2}"))
+    for a, b in itertools.permutations([p.name for p in baselines], 2):
+        found["pair_same"].append(_verdicts(compare(runs[a], runs[b], thresholds), f"{a} {b}"))
+    for name in sorted(n for n in runs if n.startswith("B") and n.endswith("-1")):
+        index = int(name[1:3])
+        before, after, twin = f"A{index - 1:02d}", f"A{index:02d}", name[:-1] + "2"
+        if before not in runs or after not in runs or twin not in runs:
+            continue
+        label = name[4:-2]
+        gate = compare([runs[before], runs[after]], [runs[name], runs[twin]], thresholds)
+        found["abba_slow"].append(_verdicts(gate, label))
+        found["pair_slow"].append(_verdicts(compare(runs[before], runs[name], thresholds), label))
+    return found
+
+
+def _table(found: dict[str, list]) -> str:
+    def caught(v: dict, kind: str) -> bool:
+        return bool(v["property_rows"]) if kind == "properties" else bool(v["benchmark_reasons"])
+
+    lines = ["| slowed op | factor | ABBA: property timings | ABBA: benchmarks | ABBA: gate | one run per side: "
+             "property timings | one run per side: gate |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    pairs = {v["what"]: v for v in found["pair_slow"]}
+    for v in found["abba_slow"]:
+        op, factor = v["what"].split("-")
+        p = pairs.get(v["what"])
+        cells = ["yes" if caught(v, "properties") else "no", "yes" if caught(v, "benchmarks") else "no",
+                 "FAIL" if not v["passed"] else "pass"]  # fmt: skip
+        if p is not None:
+            cells += ["yes" if caught(p, "properties") else "no", "FAIL" if not p["passed"] else "pass"]
+        lines.append(f"| {op} | {factor} | " + " | ".join(cells) + " |")
+    same = found["abba_same"]
+    pair = found["pair_same"]
+    lines += [
+        "",
+        f"Same torch, ABBA: {sum(not v['passed'] for v in same)} of {len(same)} comparisons fail the gate "
+        f"({sum(bool(v['property_rows']) for v in same)} on property timings, "
+        f"{sum(bool(v['benchmark_reasons']) for v in same)} on benchmarks).",
+        f"Same torch, one run per side: {sum(not v['passed'] for v in pair)} of {len(pair)} comparisons fail the gate "
+        f"({sum(bool(v['property_rows']) for v in pair)} on property timings, "
+        f"{sum(bool(v['benchmark_reasons']) for v in pair)} on benchmarks).",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="action", required=True)
+    c = actions.add_parser("collect", help="make the runs (ABBA order)")
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--ops", default=",".join(OPS))
+    c.add_argument("--factors", default=",".join(f"{f:g}" for f in FACTORS))
+    a = actions.add_parser("analyse", help="judge every comparison with the gate as it is")
+    a.add_argument("directory", type=Path)
+    a.add_argument("--markdown", type=Path)
+    a.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    if args.action == "collect":
+        factors = tuple(float(f) for f in args.factors.split(","))
+        collect(args.out, tuple(args.ops.split(",")), factors)
+        return 0
+    found = analyse(args.directory, Thresholds())
+    text = _table(found)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n", encoding="utf-8")
+    if args.json:
+        args.json.write_text(json.dumps(found, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
