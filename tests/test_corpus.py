@@ -160,7 +160,8 @@ MALFORMED = [
     (
         "unknown field",
         valid(xfail_toch="<2"),
-        "xfail_toch: unknown field (known: schema_version, id, relation, expect, xfail_torch, known_bug, note, link, case, found)",
+        "xfail_toch: unknown field (known: schema_version, id, relation, expect, xfail_torch, known_bug, note, link, "
+        "case, found)",
     ),
     ("schema from the future", valid(schema_version=3), "schema_version: is 3, this linconv reads versions (1, 2)"),
     ("schema not an int", valid(schema_version="1"), "schema_version: must be an int, got '1'"),
@@ -173,7 +174,8 @@ MALFORMED = [
     (
         "bad version range",
         valid(expect="xfail", xfail_torch="2.1 to 2.4"),
-        "xfail_torch: must be a version range like \">=2.1,<2.4\", got '2.1 to 2.4' (expect is 'xfail' without a known_bug)",
+        "xfail_torch: must be a version range like \">=2.1,<2.4\", got '2.1 to 2.4' "
+        "(expect is 'xfail' without a known_bug)",
     ),
     (
         "xfail without range",

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from linconv.__main__ import main
-from linconv.gate import Thresholds, judge_timing
+from linconv.gate import Thresholds
+from linconv.gate.stats import cell_shift, run_noise, verdict
 from linconv.plugins.report import _outcome, _regression_rows, _ReportState
 
 FINGERPRINT = "b76c729ff81ca5ec"
@@ -45,9 +46,14 @@ _OFFSETS = (-1.5, -1.0, -0.5, 0.0, 0.0, 0.5, 1.0, 1.5)
 _MEDIANS = {"conv2d": 1.0e-4, "linear_over_channels": 5.0e-5}  # forward; backward takes twice as long
 
 
-def _samples(scale: dict[str, tuple[float, float]] | None = None, spread: float = 0.08, per_cell: int = 8) -> list:
+def _samples(
+    scale: dict[str, tuple[float, float]] | None = None,
+    spread: float = 0.08,
+    per_cell: int = 8,
+    pace: float | None = None,
+) -> list:
     """Timings of 8 examples in one (float32, 2^10) cell per phase; ``scale`` maps a formulation to
-    (factor on its times, factor on their spread)."""
+    (factor on its times, factor on their spread); ``pace``: the pacer's time beside each example."""
     scale = scale or {}
     samples = []
     for offset in _OFFSETS[:per_cell]:
@@ -64,6 +70,7 @@ def _samples(scale: dict[str, tuple[float, float]] | None = None, spread: float 
                 "size": 2048,
                 "mode": "default",
                 "times": times,
+                **({"pace_s": pace} if pace else {}),
             }
         )
     return samples
@@ -141,7 +148,7 @@ def _report(**changes) -> dict:
 
 
 UNCHANGED_CONV2D = (
-    "| pointwise | conv2d | cpu | 1.00 (IQR 0.10, n 16) | 1.00 (IQR 0.10, n 16) | 1.00 | same within noise (2 cells) |"
+    "| pointwise | conv2d | cpu | 1 (reference) | x1.00 (0.75 - 1.34) | 1.00 | same within noise (2 cells, n 16) |"
 )
 
 
@@ -157,8 +164,8 @@ def _gate(tmp_path: Path, baseline: dict, candidate: dict, *args: str) -> tuple[
     return main(["gate", str(base), str(cand), *args]), base, cand
 
 
-def _timed(scale: dict[str, tuple[float, float]], spread: float = 0.08) -> dict:
-    return _report(samples=_samples(scale, spread))
+def _timed(scale: dict[str, tuple[float, float]], spread: float = 0.08, pace: float | None = None) -> dict:
+    return _report(samples=_samples(scale, spread, pace=pace))
 
 
 @pytest.fixture(autouse=True)
@@ -273,42 +280,70 @@ def test_a_new_failing_test_in_junit_fails(tmp_path, capsys):
 
 
 def test_a_large_slowdown_fails(tmp_path, capsys):
-    status, _, _ = _gate(tmp_path, _report(), _timed({"linear_over_channels": (3.0, 1.0)}), "--k", "2")
+    status, _, _ = _gate(tmp_path, _report(), _timed({"linear_over_channels": (3.0, 1.0)}))
     out = capsys.readouterr().out
     assert status == 1
-    assert (
-        "- pointwise / linear_over_channels on cpu: slower, x3.00 the baseline's time "
-        "(> 1 + 0.25, and by 2.00 > k·mean IQR = 0.40; 2 cells)" in out
-    )
-    assert (
-        "| pointwise | linear_over_channels | cpu | 1.00 (IQR 0.10, n 16) | 3.00 (IQR 0.30, n 16) | 3.00 "
-        "| **slower** (2 cells) |" in out
-    )
+    assert "- pointwise / linear_over_channels on cpu: slower, x3.00 the baseline's time (> 1 + 0.05 and" in out
+    assert "| pointwise | linear_over_channels | cpu | 1 (reference) | x3.00 (" in out
+    assert "| 3.00 | **slower** (2 cells, n 16) |" in out
     assert UNCHANGED_CONV2D in out
 
 
-def test_a_slowdown_inside_the_spread_passes(tmp_path, capsys):
-    # 40% slower, above the margin, but the runs' IQRs are wider than that: noise, not a verdict
+def test_a_slowdown_inside_the_noise_passes(tmp_path, capsys):
+    # 40% slower, above the margin, but the examples spread so widely that the shift is not significant
     status, _, _ = _gate(tmp_path, _report(), _timed({"conv2d": (1.4, 6.0)}))
     assert status == 0
-    assert "| 1.40 | same within noise (2 cells) |" in capsys.readouterr().out
+    assert "| 1.40 | same within noise (2 cells, n 16) |" in capsys.readouterr().out
 
 
 def test_a_slowdown_below_the_margin_passes_however_tight(tmp_path, capsys):
-    tight, slower = _timed({}, spread=0.001), _timed({"conv2d": (1.2, 1.0)}, spread=0.001)
-    status, _, _ = _gate(tmp_path, tight, slower)
+    tight, slower = _timed({}, spread=0.001), _timed({"conv2d": (1.03, 1.0)}, spread=0.001)
+    status, _, _ = _gate(tmp_path, tight, slower, "--run-noise", "0")
     assert status == 0
-    assert "| 1.20 | same within noise (2 cells) |" in capsys.readouterr().out
-    # the margin is an option: at 10% the same change fails
-    status, _, _ = _gate(tmp_path, tight, slower, "--margin", "0.1")
+    assert "| 1.03 | same within noise (2 cells, n 16) |" in capsys.readouterr().out
+    # the margin is an option: at 1% the same change fails
+    status, _, _ = _gate(tmp_path, tight, slower, "--run-noise", "0", "--margin", "0.01")
     assert status == 1
+
+
+def test_timings_are_compared_in_pacer_units(tmp_path, capsys):
+    # the candidate's kernels took twice as long, and so did the pacer beside them: a slower machine, not torch
+    status, _, _ = _gate(
+        tmp_path, _timed({}, pace=1e-4), _timed({"conv2d": (2.0, 1.0), "linear_over_channels": (2.0, 1.0)}, pace=2e-4)
+    )
+    assert status == 0
+    assert "| pointwise | conv2d | cpu | 1 (reference) | x1.00 (" in capsys.readouterr().out
+    # the same times with the pacer unchanged: torch got slower
+    status, _, _ = _gate(tmp_path, _timed({}, pace=1e-4), _timed({"conv2d": (2.0, 1.0)}, pace=1e-4))
+    assert status == 1
+
+
+def _abba(tmp_path: Path, reports: list[dict], *args: str) -> int:
+    a1, b1, b2, a2 = (
+        _write(tmp_path / name / "report.json", r) for name, r in zip(("a1", "b1", "b2", "a2"), reports, strict=True)
+    )
+    return main(["gate", str(a1), str(b1), "--abba", str(a2), str(b2), *args])
+
+
+def test_twin_runs_measure_the_run_to_run_noise(tmp_path, capsys):
+    quiet = [_timed({}, 0.001), _timed({"conv2d": (1.3, 1.0)}, 0.001), _timed({"conv2d": (1.3, 1.0)}, 0.001),
+             _timed({}, 0.001)]  # fmt: skip
+    assert _abba(tmp_path, quiet) == 1  # twins agree: the run-to-run noise is small and 30% stands out
+    out = capsys.readouterr().out
+    assert "run-to-run noise of a formulation's timings: 0.000 (log scale, measured between twin runs)" in out
+    assert "- baseline run 2:" in out and "runs made in ABBA order" in out
+    # twins that differ by 40% between themselves: 30% between the sides is not a verdict
+    noisy = [_timed({}, 0.001), _timed({"conv2d": (1.1, 1.0), "linear_over_channels": (1.4, 1.0)}, 0.001),
+             _timed({"conv2d": (1.5, 1.0), "linear_over_channels": (1.0, 1.0)}, 0.001),
+             _timed({"conv2d": (1.4, 1.0), "linear_over_channels": (1.4, 1.0)}, 0.001)]  # fmt: skip
+    assert _abba(tmp_path, noisy) == 0
 
 
 def test_cells_with_few_timings_do_not_take_part(tmp_path, capsys):
     baseline = _report(samples=_samples(per_cell=2))
     status, _, _ = _gate(tmp_path, baseline, _report(samples=_samples({"conv2d": (5.0, 1.0)})))
     assert status == 0
-    assert "not compared (no cell with ≥ 3 timings in both)" in capsys.readouterr().out
+    assert "not compared (no cell with ≥ 3 timings on both sides)" in capsys.readouterr().out
 
 
 def test_timings_from_different_machines_are_not_compared(tmp_path, capsys):
@@ -337,12 +372,34 @@ def test_drift_is_reported_and_fails_only_when_asked(tmp_path, capsys):
     assert "- pointwise on cpu: worst error/bound drifted x2.25 (--fail-on-drift)" in capsys.readouterr().out
 
 
-def test_judge_timing_needs_both_the_noise_and_the_margin():
-    t = Thresholds(k=2, margin=0.1)
-    assert judge_timing(1.0, 0.01, 1.5, 0.01, t) == "slower"
-    assert judge_timing(1.0, 0.5, 1.5, 0.5, t) == "same"  # 0.5 < 2 * 0.5: inside the spread
-    assert judge_timing(1.0, 0.0, 1.05, 0.0, t) == "same"  # outside a zero spread, but under 10%
-    assert judge_timing(1.5, 0.01, 1.0, 0.01, t) == "faster"
+def test_the_rule_needs_both_the_margin_and_the_standard_errors():
+    assert verdict(0.4, 0.01, margin=0.1, z=3) == "slower"
+    assert verdict(0.4, 0.2, margin=0.1, z=3) == "same"  # 0.4 < 3 * 0.2: inside the noise
+    assert verdict(0.05, 0.0, margin=0.1, z=3) == "same"  # outside a zero noise, but under 10%
+    assert verdict(-0.4, 0.01, margin=0.1, z=3) == "faster"
+
+
+def test_cell_shift_weighs_cells_on_a_log_scale_and_bootstraps_its_error():
+    base = {("a",): [1.0] * 10, ("b",): [100.0] * 10}
+    cand = {("a",): [2.0] * 10, ("b",): [100.0] * 10}  # one cell twice as slow, the other unchanged
+    shift = cell_shift(base, cand, min_count=3)
+    assert abs(shift.ratio - 2**0.5) < 1e-12 and shift.se < 1e-12 and shift.cells == 2
+    noisy = cell_shift({("a",): [1.0, 2.0, 3.0, 4.0]}, {("a",): [1.0, 2.0, 3.0, 4.0]}, min_count=3)
+    assert noisy.shift == 0.0 and noisy.se > 0.1
+    assert cell_shift(base, {("c",): [1.0] * 10}, min_count=3) is None
+    assert (
+        run_noise([0.1, -0.1, 0.1]) is None and abs(run_noise([0.1, -0.1, 0.1, -0.1]) - 1.4826 * 0.1 / 2**0.5) < 1e-12
+    )
+
+
+def test_thresholds_refuse_nonsense():
+    for bad in ({"margin": float("nan")}, {"z": -1.0}, {"min_count": 1}, {"run_noise": float("inf")}):
+        try:
+            Thresholds(**bad)
+        except ValueError as exc:
+            assert str(exc).startswith(next(iter(bad)))
+        else:
+            raise AssertionError(f"Thresholds accepted {bad}")
 
 
 # --- outputs --------------------------------------------------------------------------------------
@@ -362,38 +419,52 @@ def test_directories_out_and_step_summary(tmp_path, capsys, monkeypatch):
     assert text.startswith("earlier step\n## Torch upgrade gate: PASS")
 
 
-def _benchmarks(median: float, fingerprint: str | None = FINGERPRINT) -> dict:
+def _benchmarks(median: float, fingerprint: str | None = FINGERPRINT, pace: float = 1e-4) -> dict:
     machine = {"linconv_machine": {"fingerprint": fingerprint}} if fingerprint else {}
     return {
         "machine_info": machine,
         "benchmarks": [
             {
-                "fullname": "benchmarks/bench_formulations.py::test_formulation[head|batch 1|conv|forward]",
-                "stats": {"median": median, "iqr": 1e-6, "rounds": 50},
+                "fullname": f"benchmarks/bench_formulations.py::test_formulation[head|batch {batch}|conv|forward]",
+                "stats": {"median": median * batch, "iqr": 1e-6, "rounds": 50},
+                "extra_info": {"formulation": "conv", "phase": "forward", "pace_s": pace},
             }
+            for batch in (1, 32)
         ],
     }
 
 
-def test_benchmarks_slowdown_is_reported_fails_when_asked_and_other_machines_are_not_compared(tmp_path, capsys):
-    base = _write(tmp_path / "b.json", _benchmarks(1e-4))
-    slow = _write(tmp_path / "c.json", _benchmarks(3e-4))
-    status, _, _ = _gate(tmp_path, _report(), _report(), "--benchmarks", str(base), str(slow))
-    out = capsys.readouterr().out
-    assert status == 0  # reported only: one window per benchmark does not see load between windows
-    assert "| 3.00 | slower (does not gate) |" in out
-    assert (
-        "1 benchmark(s) slower beyond their own spread; they do not fail the gate without --fail-on-benchmarks" in out
-    )
-    status, _, _ = _gate(tmp_path, _report(), _report(), "--benchmarks", str(base), str(slow), "--fail-on-benchmarks")
+def test_benchmarks_beside_the_reports_are_compared_and_gate_by_default(tmp_path, capsys):
+    _write(tmp_path / "baseline" / "benchmarks.json", _benchmarks(1e-4))
+    _write(tmp_path / "candidate" / "benchmarks.json", _benchmarks(3e-4))
+    status, _, _ = _gate(tmp_path, _report(), _report())
     out = capsys.readouterr().out
     assert status == 1
-    assert "- benchmark test_formulation[head\\|batch 1\\|conv\\|forward]" not in out  # reasons are not a table
-    assert "- benchmark test_formulation[head|batch 1|conv|forward]: slower, 100 µs -> 300 µs (x3.00)" in out
-    other = _write(tmp_path / "o.json", _benchmarks(3e-4, fingerprint="0123456789abcdef"))
-    status, _, _ = _gate(tmp_path, _report(), _report(), "--benchmarks", str(base), str(other))
+    assert "- benchmarks of conv forward: slower, x3.00 over 2 benchmark(s)" in out
+    assert "- benchmark test_formulation[head|batch 1|conv|forward]: slower, x3.00" in out  # reasons are not a table
+    assert "| conv forward (all 2) |  |  | 3.00 | **slower** |" in out
+    assert "| test_formulation[head\\|batch 32\\|conv\\|forward] | 3.2 ms | 9.6 ms | 3.00 | **slower** |" in out
+    status, _, _ = _gate(tmp_path, _report(), _report(), "--no-fail-on-benchmarks")
     assert status == 0
-    assert f"- benchmarks not compared: different machines ({base}, {other})" in capsys.readouterr().out
+    assert "benchmark row(s) slower; they do not fail the gate (--no-fail-on-benchmarks)" in capsys.readouterr().out
+
+
+def test_benchmarks_are_compared_in_pacer_units(tmp_path, capsys):
+    base = _write(tmp_path / "b.json", _benchmarks(1e-4, pace=1e-4))
+    slow_machine = _write(tmp_path / "c.json", _benchmarks(2e-4, pace=2e-4))
+    status, _, _ = _gate(tmp_path, _report(), _report(), "--benchmarks", str(base), str(slow_machine))
+    assert status == 0
+    assert "| conv forward (all 2) |  |  | 1.00 | same within noise |" in capsys.readouterr().out
+
+
+def test_benchmarks_of_other_machines_are_not_compared(tmp_path, capsys):
+    candidate = _report()
+    candidate["machine"].update(fingerprint="0123456789abcdef")
+    _write(tmp_path / "baseline" / "benchmarks.json", _benchmarks(1e-4))
+    _write(tmp_path / "candidate" / "benchmarks.json", _benchmarks(3e-4))
+    status, _, _ = _gate(tmp_path, _report(), candidate)
+    assert status == 0
+    assert "- benchmarks not compared: the runs come from different machines" in capsys.readouterr().out
 
 
 # --- unusable files ---------------------------------------------------------------------------------

@@ -52,6 +52,6 @@ def compare(baseline: Run | list[Run], candidate: Run | list[Run], thresholds: T
             order.get(r.formulation, 3),
             r.formulation,
             r.device,
-        )  # fmt: skip
+        )
     )
     return gate
