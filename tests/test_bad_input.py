@@ -446,8 +446,10 @@ def test_gate_rejects(capsys, files, gate_command, name, message):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--k", "-1"], "argument --k: must be >= 0, got '-1'"),
-        (["--k", "x"], "argument --k: must be a float, got 'x'"),
+        (["--z", "-1"], "argument --z: must be a finite number >= 0, got '-1'"),
+        (["--z", "x"], "argument --z: must be a float, got 'x'"),
+        (["--margin", "nan"], "argument --margin: must be a finite number >= 0, got 'nan'"),
+        (["--run-noise", "inf"], "argument --run-noise: must be a finite number >= 0, got 'inf'"),
         (["--min-count", "1.5"], "argument --min-count: must be a int, got '1.5'"),
     ],
 )

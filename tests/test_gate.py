@@ -562,3 +562,42 @@ def test_regression_outcomes_from_test_reports(tmp_path, phases, expected):
         {"id": "0b0895d22f0f", "relation": "pointwise", "device": "cpu", "mode": "default", "outcome": expected}
     ]
     assert _outcome(_test_report("call", "failed")) == "failed"
+
+
+# --- known upstream bugs ----------------------------------------------------------------------------
+
+
+def _bugs(**reproduced: bool) -> list[dict]:
+    return [{"name": name.replace("_", "-"), "kind": "wrong result", "reproduced": value}
+            for name, value in reproduced.items()]  # fmt: skip
+
+
+def test_known_bugs_present_on_both_sides_do_not_block_and_a_fix_is_good_news(tmp_path, capsys):
+    baseline = _report(known_bugs=_bugs(grouped=True, amx=True))
+    candidate = _report(known_bugs=_bugs(grouped=True, amx=False))
+    status, _, _ = _gate(tmp_path, baseline, candidate)
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "| grouped | (known bug) |  | reproduces | reproduces |  | still present (not blocking) |" in out
+    assert "| amx | (known bug) |  | reproduces | absent |  | fixed in the candidate |" in out
+    assert "known upstream bug amx no longer reproduces in the candidate: good news" in out
+
+
+def test_a_known_bug_newly_present_in_the_candidate_blocks(tmp_path, capsys):
+    status, _, _ = _gate(tmp_path, _report(known_bugs=_bugs(grouped=False)), _report(known_bugs=_bugs(grouped=True)))
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "- known upstream bug grouped reproduces in the candidate, not in the baseline" in out
+
+
+def test_a_violation_on_a_known_bug_present_in_the_baseline_is_not_new(tmp_path, capsys):
+    candidate = _report(known_bugs=_bugs(grouped=False))
+    candidate["relations"]["pointwise"]["by_device_dtype"][1].update(violations=3, known_bug_violations={"grouped": 3})
+    status, _, _ = _gate(tmp_path, _report(known_bugs=_bugs(grouped=True)), candidate)
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "violated on a known bug present in the baseline" in out
+    # the same violations where the baseline did not have the bug: new
+    status, _, _ = _gate(tmp_path, _report(known_bugs=_bugs(grouped=False)), candidate)
+    assert status == 1
+    assert "- pointwise on cpu: new violation(s) in float64 (3) (baseline: none)" in capsys.readouterr().out

@@ -48,6 +48,9 @@ def test_an_init_violation_reaches_the_report_and_the_corpus(tmp_path):
     proc = _run(tmp_path, "properties/test_init.py", "--inject-fault", "init_linear_fan_out")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert _totals(tmp_path, "init")["violations"] >= 1
+    known = json.loads((tmp_path / "report" / "report.json").read_text())["known_bugs"]
+    assert {row["name"] for row in known} >= {"grouped-conv-bwd-weight-size1-strides-channels-last"}
+    assert all(isinstance(row["reproduced"], bool) for row in known)
     (case,) = _pending(tmp_path)
     assert case["relation"] == "init" and case["found"][0]["violations"][0]["lane"] == "exact"
 

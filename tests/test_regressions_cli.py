@@ -157,3 +157,15 @@ def test_help_names_the_options_the_docs_use(capsys, action, phrases):
     out = " ".join(capsys.readouterr().out.split())
     for phrase in phrases:
         assert phrase in out
+
+
+def test_a_case_can_be_tied_to_a_known_bug(capsys, pending, corpus_dir):
+    bug = "grouped-conv-bwd-weight-size1-strides-channels-last"
+    status, out, _ = run(capsys, "add", pending, "--dir", corpus_dir, "--known-bug", bug)
+    assert status == 0 and f"expect xfail where known bug {bug} reproduces" in out
+    stored = json.loads((corpus_dir / pending.name).read_text())
+    assert (stored["expect"], stored["xfail_torch"], stored["known_bug"]) == ("xfail", None, bug)
+    status, _, err = run(capsys, "add", pending, "--dir", corpus_dir, "--known-bug", "nope")
+    assert status == 2 and err.startswith("error: --known-bug: known bug must be one of [")
+    status, _, _ = run(capsys, "add", pending, "--dir", corpus_dir, "--expect-pass")
+    assert json.loads((corpus_dir / pending.name).read_text())["known_bug"] is None

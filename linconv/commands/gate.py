@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -31,8 +32,8 @@ def _positive(kind: type) -> object:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a {kind.__name__}, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+        if not 0 <= value < math.inf:  # nan and inf would switch a rule off
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
         return value
 
     return parse
