@@ -263,7 +263,7 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         "input whose size-1 dimension has a non-canonical stride: wrong values (float64 everywhere; "
         "bfloat16/float16 on AVX2)",
         kind="wrong result",
-        observed_on=("2.13.0",),
+        observed_on=("2.13.0", "2.14.1"),
         reproducer=_GROUPED_SIZE1_STRIDES,
     ),
     OneDnnAmxBf16StridedSingleColumn(
