@@ -165,7 +165,9 @@ def test_time_call_measures_a_known_duration():
             pass
 
     measured = Recorder().time_call(busy)
-    assert 3e-4 <= measured < 3e-3  # never below the busy wait; loose above (shared machines)
+    # never below the busy wait; above it only load decides (a loaded 2-core machine measured 9 ms), so
+    # the upper bound only catches a unit error
+    assert 3e-4 <= measured < 1.0
 
 
 def test_worker_records_merge_into_one():
