@@ -74,6 +74,17 @@ _FAKE_FP32 = {
 }
 _LEGACY_LEAVES = ("cuda.matmul.allow_tf32", "cudnn.allow_tf32", "float32_matmul_precision")
 _NEUTRAL_LEAVES = ("cudnn.enabled", "cudnn.benchmark", "cudnn.deterministic", "mkldnn.enabled")
+# cuBLAS half-GEMM flags: in both generations (torch >= 1.12 / 1.13 / 2.7), outside the mixing check.
+_REDUCTIONS = (
+    "cuda.matmul.allow_fp16_reduced_precision_reduction",
+    "cuda.matmul.allow_bf16_reduced_precision_reduction",
+)
+_SPLIT_K_LEAVES = tuple(leaf + "_split_k" for leaf in _REDUCTIONS)
+_FP16_ACCUMULATION = "cuda.matmul.allow_fp16_accumulation"
+# How a fake torch holds them: "split_k" as torch >= 2.10 (pytorch#164766: a bool or an
+# (allow_reduced_precision, allow_split_k) tuple, and _split_k getters), "bool" as older torch,
+# "absent" as a torch without them.
+HALF_GEMM_KINDS = ("split_k", "bool", "absent")
 
 
 class FakeTorch:
@@ -83,11 +94,20 @@ class FakeTorch:
     after any fp32_precision flag was set raises, as torch does once the two disagree.
     ``resolving_getters=False`` returns raw values, to check that the module resolves "none"
     itself. ``api="allow_tf32"`` has only the legacy flags, as torch < 2.9. ``broken`` names
-    leaves whose setter raises. Every access is logged in ``log`` as (leaf, "get"/"set").
+    leaves whose setter raises. ``half_gemm`` (HALF_GEMM_KINDS) says how the cuBLAS half-GEMM
+    flags exist. Every access is logged in ``log`` as (leaf, "get"/"set").
     """
 
-    def __init__(self, api: str, *, resolving_getters: bool = True, broken: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        api: str,
+        *,
+        resolving_getters: bool = True,
+        broken: tuple[str, ...] = (),
+        half_gemm: str = "split_k",
+    ) -> None:
         self.api = api
+        self.half_gemm = half_gemm
         self.resolving_getters = resolving_getters
         self.broken = broken
         self.log: list[tuple[str, str]] = []
@@ -102,6 +122,13 @@ class FakeTorch:
             "mkldnn.enabled": True,
         }
         self.leaves = set(_LEGACY_LEAVES) | set(_NEUTRAL_LEAVES)
+        if half_gemm != "absent":
+            # torch's defaults: reductions allowed (split-K too), no full float16 accumulation;
+            # held as (allow_reduced_precision, allow_split_k), as ATen's CuBLASReductionOption
+            self.state |= dict.fromkeys(_REDUCTIONS, (True, True)) | {_FP16_ACCUMULATION: False}
+            self.leaves |= {*_REDUCTIONS, _FP16_ACCUMULATION}
+            if half_gemm == "split_k":
+                self.leaves |= set(_SPLIT_K_LEAVES)
         if api == "fp32_precision":
             self.state |= {"fp32_precision": "none", **dict.fromkeys(_FAKE_FP32, "none")}
             self.state["cudnn.conv.fp32_precision"] = "tf32"
@@ -138,6 +165,10 @@ class FakeTorch:
         self._check_generation(key)
         if key == "cuda.matmul.allow_tf32":
             return self.state["float32_matmul_precision"] != "highest"
+        if key in _REDUCTIONS:
+            return self.state[key][0]
+        if key in _SPLIT_K_LEAVES:
+            return self.state[key.removesuffix("_split_k")][1]
         if key in _FAKE_FP32 and self.resolving_getters:
             backend, parent = _FAKE_FP32[key]
             chain = [self.state[key], self.state[parent] if parent else "none", self.state["fp32_precision"]]
@@ -158,7 +189,23 @@ class FakeTorch:
             self.new_api_set = True
         if key == "cuda.matmul.allow_tf32":
             key, value = "float32_matmul_precision", "high" if value else "highest"
+        if key in _REDUCTIONS:
+            value = self._reduction_option(value)
+        elif key in _SPLIT_K_LEAVES:
+            raise AttributeError(f"{key} has no setter")
         self.state[key] = value
+
+    def _reduction_option(self, value: Any) -> tuple[bool, bool]:
+        """torch's cuBLASModule._parse_reduction_setting and the Context check, as the fake's
+        generation has them: a bool keeps split-K allowed; only torch >= 2.10 takes a tuple."""
+        if isinstance(value, bool):
+            return value, True
+        if self.half_gemm != "split_k" or not isinstance(value, tuple):
+            raise TypeError(f"expects a bool, got {type(value).__name__}")
+        allow, split_k = value
+        if allow and not split_k:
+            raise RuntimeError("allow_splitk=False is not supported when reduced precision reductions are enabled")
+        return allow, split_k
 
 
 NEW_FLAG_LEAVES = {"fp32_precision", *_FAKE_FP32}
@@ -166,8 +213,10 @@ FAKE_KINDS = ["fp32_precision-resolving", "fp32_precision-raw", "allow_tf32"]
 
 
 def make_fake(kind: str, **kwargs: Any) -> FakeTorch:
+    """A fake of one generation; the half-GEMM flags as that generation's torch had them unless
+    ``half_gemm`` says otherwise (torch < 2.9 had no split-K getters)."""
     if kind == "allow_tf32":
-        return FakeTorch("allow_tf32", **kwargs)
+        return FakeTorch("allow_tf32", **{"half_gemm": "bool", **kwargs})
     return FakeTorch("fp32_precision", resolving_getters=kind.endswith("resolving"), **kwargs)
 
 
@@ -217,6 +266,30 @@ def test_read_flags_reads_only_its_own_generation(kind):
         True,
     )
     assert flags.float32_matmul_precision == (None if fake.api == "fp32_precision" else "highest")
+    # torch's defaults: half GEMMs may reduce in half precision; no full float16 accumulation
+    assert (
+        flags.cuda_fp16_reduced_precision_reduction,
+        flags.cuda_bf16_reduced_precision_reduction,
+        flags.cuda_fp16_accumulation,
+    ) == (True, True, False)
+    assert_one_generation(fake)
+
+
+@pytest.mark.parametrize("kind", FAKE_KINDS)
+@pytest.mark.parametrize("half_gemm", HALF_GEMM_KINDS)
+def test_read_flags_records_the_half_gemm_flags_or_none_where_torch_has_none(kind, half_gemm):
+    fake = make_fake(kind, half_gemm=half_gemm)
+    if half_gemm != "absent":
+        fake.state["cuda.matmul.allow_bf16_reduced_precision_reduction"] = (False, True)
+        fake.state[_FP16_ACCUMULATION] = True
+    flags = read_flags(torch_module=fake)
+    expected = (None, None, None) if half_gemm == "absent" else (True, False, True)
+    assert (
+        flags.cuda_fp16_reduced_precision_reduction,
+        flags.cuda_bf16_reduced_precision_reduction,
+        flags.cuda_fp16_accumulation,
+    ) == expected
+    assert flags.api == fake.api
     assert_one_generation(fake)
 
 
@@ -266,13 +339,18 @@ def test_flags_serialise_to_json_and_describe_in_one_line():
     assert PrecisionFlags(**flags.to_dict()) == flags
     assert flags.describe() == (
         "allow_tf32: cuda.matmul=ieee cudnn.conv=tf32 mkldnn.matmul=ieee mkldnn.conv=ieee "
-        "float32_matmul_precision=highest; cudnn=on benchmark=off deterministic=off mkldnn=on"
+        "float32_matmul_precision=highest; cudnn=on benchmark=off deterministic=off mkldnn=on; "
+        "cuBLAS half reductions: fp16=on bf16=on fp16-accumulation=off"
     )
-    new = read_flags(torch_module=FakeTorch("fp32_precision"))
+    new = read_flags(torch_module=FakeTorch("fp32_precision", half_gemm="absent"))
     assert new.describe() == (
         "fp32_precision: cuda.matmul=ieee cudnn.conv=tf32 mkldnn.matmul=ieee mkldnn.conv=ieee; "
-        "cudnn=on benchmark=off deterministic=off mkldnn=on"
+        "cudnn=on benchmark=off deterministic=off mkldnn=on; "
+        "cuBLAS half reductions: fp16=n/a bf16=n/a fp16-accumulation=n/a"
     )
+    # a snapshot written before the half-GEMM flags were recorded still reads back
+    older = {k: v for k, v in flags.to_dict().items() if "fp16" not in k and "bf16" not in k}
+    assert PrecisionFlags(**older).cuda_fp16_reduced_precision_reduction is None
 
 
 # --- lanes on fakes ---------------------------------------------------------------------------
@@ -304,6 +382,44 @@ def test_strict_lane_is_ieee_inside_and_restores_raw_state(kind):
         assert flags == read_flags(torch_module=fake)
     assert fake.raw() == before
     assert_one_generation(fake)
+
+
+@pytest.mark.parametrize("kind", FAKE_KINDS)
+@pytest.mark.parametrize("half_gemm", HALF_GEMM_KINDS)
+def test_strict_lane_turns_half_precision_reductions_off_and_restores_them(kind, half_gemm):
+    fake = make_fake(kind, half_gemm=half_gemm)
+    before = fake.raw()
+    with precision_lane("strict", torch_module=fake) as flags:
+        off = None if half_gemm == "absent" else False
+        assert (
+            flags.cuda_fp16_reduced_precision_reduction,
+            flags.cuda_bf16_reduced_precision_reduction,
+            flags.cuda_fp16_accumulation,
+        ) == (off, off, off)
+        if half_gemm != "absent":
+            # split-K itself stays allowed: it reorders float32 sums; the storage-dtype adds are off
+            assert fake.state[_REDUCTIONS[0]] == fake.state[_REDUCTIONS[1]] == (False, True)
+    assert fake.raw() == before
+    assert_one_generation(fake)
+
+
+def test_strict_lane_writes_the_split_k_tuple_so_that_split_k_off_stays_off():
+    # (False, False) is "no reduced precision, no split-K" (batch-invariant setups use it). A
+    # plain False would read back as (False, True): the lane writes the tuple instead.
+    fake = FakeTorch("fp32_precision", half_gemm="split_k")
+    fake.state[_REDUCTIONS[0]] = (False, False)
+    before = fake.raw()
+    with precision_lane("strict", torch_module=fake):
+        assert fake.state[_REDUCTIONS[0]] == (False, False)
+        assert fake.state[_REDUCTIONS[1]] == (False, True)
+    assert fake.raw() == before
+
+
+def test_strict_lane_on_torch_before_2_10_writes_plain_bools():
+    fake = FakeTorch("fp32_precision", half_gemm="bool")  # a tuple would raise TypeError here
+    with precision_lane("strict", torch_module=fake) as flags:
+        assert flags.cuda_fp16_reduced_precision_reduction is False
+    assert fake.state[_REDUCTIONS[0]] == (True, True)
 
 
 @pytest.mark.parametrize("kind", FAKE_KINDS)
@@ -467,7 +583,14 @@ def test_real_torch_strict_lane_sets_and_restores_every_flag():
         inside = _fp32_getters()
         assert all(inside[name] == "ieee" for name in OP_FLAGS)
         assert flags == replace(
-            flags_before, cuda_matmul="ieee", cudnn_conv="ieee", mkldnn_matmul="ieee", mkldnn_conv="ieee"
+            flags_before,
+            cuda_matmul="ieee",
+            cudnn_conv="ieee",
+            mkldnn_matmul="ieee",
+            mkldnn_conv="ieee",
+            cuda_fp16_reduced_precision_reduction=False,
+            cuda_bf16_reduced_precision_reduction=False,
+            cuda_fp16_accumulation=False,
         )
         # Under strict, torch raises on a legacy read; read_flags must not have made one.
         assert read_flags() == flags
@@ -554,5 +677,8 @@ def test_fresh_torch_ships_tf32_conv_and_ieee_matmul_and_forbids_mixing():
         "cudnn_deterministic": False,
         "mkldnn_enabled": True,
         "float32_matmul_precision": None,
+        "cuda_fp16_reduced_precision_reduction": True,
+        "cuda_bf16_reduced_precision_reduction": True,
+        "cuda_fp16_accumulation": False,
     }
     assert out["legacy_read_after_new_write"] == "RuntimeError"

@@ -15,6 +15,7 @@ __all__ = [
     "RELU_EFFECT",
     "SIGNIFICAND_BITS",
     "SOFTMAX_EFFECT",
+    "SPLIT_K_MAX",
 ]
 
 # Unit roundoff u = 2**-p for a format with p significand bits (incl. the implicit bit):
@@ -46,6 +47,23 @@ C_CALIBRATED = 4.0
 # too tight on a real GPU would be a false alarm, and the factor 2 is small next to the TF32
 # error itself.
 INPUT_UNIT_ROUNDOFF = {"ieee": 0.0, "tf32": 2.0**-10, "bf16": 2.0**-8}
+
+# Most partial sums a cuBLAS/cuBLASLt float16/bfloat16 GEMM may add in its output dtype when
+# reduced-precision reductions are allowed (torch's default; linconv.lanes.flags): a split-K GEMM
+# computes SPLITK_NUM slices of the K sum in float32 and, under the INPLACE or OUTPUT_TYPE
+# reduction schemes, adds the slices in the output type (cublasLt.h, cublasLtReductionScheme_t:
+# "INPLACE - using the output buffer (and output data type)"; "OUTPUT_TYPE - intermediate results
+# are stored in output type"). cuBLASLt documents no upper bound for
+# CUBLASLT_ALGO_CONFIG_SPLITK_NUM and torch takes the heuristic's first algorithm
+# (aten/src/ATen/cuda/CUDABlas.cpp, cublasLtMatmulAlgoGetHeuristic with 1 result), so the number
+# is an assumption: 32, the largest split NVIDIA's own cuBLASLt auto-tuning sample tries
+# (CUDALibrarySamples, cuBLASLt/LtSgemmCustomFind: splitKSequenceA = {2, 3, 4, 5, 6, 8, 12, 16,
+# 32}); a GEMM of K terms has at most K slices. With T = min(K, 32) slices the term C*sqrt(T)*u
+# covers even T/2 same-signed roundings (T <= 32 < 2(1 + C(1 + sqrt T))), and its CPU simulation
+# is in tests/test_split_k.py (docs/calibration.md, "Split-K"). The first GPU run checks it
+# (docs/gpu/): a half-precision violation in the as-shipped CUDA mode only is the sign that
+# cuBLAS split further.
+SPLIT_K_MAX = 32
 
 # Negative controls must be able to tell the two maps apart. Composition with a ReLU between the
 # layers: the ReLU must move the float64 output by this much relative to its largest value, >100x

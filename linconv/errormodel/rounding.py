@@ -1,7 +1,8 @@
 """Which roundings a formulation's arithmetic has on a case: the input rounding the precision
-flags allow, the underflow scale, and the :class:`~linconv.errormodel.precision.Precision` that
-results. Every relation's comparisons take their precision from :func:`formulation_precision`,
-so the error model is applied identically everywhere."""
+flags allow, the partial sums a half-precision cuBLAS GEMM may add in its output dtype, the
+underflow scale, and the :class:`~linconv.errormodel.precision.Precision` that results. Every
+relation's comparisons take their precision from :func:`formulation_precision`, so the error
+model is applied identically everywhere."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from collections.abc import Iterable
 import torch
 
 from linconv.core.cases import Case
-from linconv.errormodel.constants import INPUT_UNIT_ROUNDOFF
+from linconv.errormodel.constants import INPUT_UNIT_ROUNDOFF, SPLIT_K_MAX
 from linconv.errormodel.precision import Precision, precision_of
 from linconv.lanes.flags import PrecisionFlags, read_flags
 
-__all__ = ["OPS", "formulation_precision", "input_rounding", "input_unit_roundoff", "underflow_scale"]
+__all__ = [
+    "OPS",
+    "formulation_precision",
+    "half_accumulation",
+    "input_rounding",
+    "input_unit_roundoff",
+    "reduced_precision_partial_sums",
+    "underflow_scale",
+]
 
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
 # The kernels whose float32 inputs a precision flag may round.
@@ -48,6 +57,50 @@ def input_unit_roundoff(device_type: str, op: str, flags: PrecisionFlags | None 
     return roundoff
 
 
+def _cublas_may_run(device_type: str, op: str) -> bool:
+    """Whether ``op`` on ``device_type`` may reach a cuBLAS GEMM: on CUDA a matmul always, and a
+    conv too, as for the input rounding above (one that misses cuDNN runs as im2col + cuBLAS
+    GEMM; the model is an upper bound over the kernels torch may pick)."""
+    if device_type not in _DEVICE_TYPES:
+        raise ValueError(f"device_type must be one of {_DEVICE_TYPES}, got {device_type!r}")
+    if op not in OPS:
+        raise ValueError(f"op must be one of {OPS}, got {op!r}")
+    return device_type == "cuda"
+
+
+def reduced_precision_partial_sums(
+    device_type: str, op: str, dtype: torch.dtype, reduction_length: int, flags: PrecisionFlags | None = None
+) -> int:
+    """How many partial sums a GEMM of ``op`` on ``device_type`` may add in ``dtype`` itself:
+    ``min(reduction_length, SPLIT_K_MAX)`` for a float16/bfloat16 GEMM on CUDA while the flags
+    allow reduced-precision reductions (torch's default), else 0.
+
+    A flag this torch does not have (``None``) counts as allowed: cuBLAS's own default is to
+    allow them, and without the flag torch cannot forbid them.
+    """
+    if reduction_length < 0:
+        raise ValueError(f"reduction_length must be >= 0, got {reduction_length}")
+    if not _cublas_may_run(device_type, op):
+        return 0
+    flags = read_flags() if flags is None else flags
+    if dtype == torch.float16:
+        allowed = flags.cuda_fp16_reduced_precision_reduction
+    elif dtype == torch.bfloat16:
+        allowed = flags.cuda_bf16_reduced_precision_reduction
+    else:
+        return 0
+    return 0 if allowed is False else min(int(reduction_length), SPLIT_K_MAX)
+
+
+def half_accumulation(device_type: str, op: str, dtype: torch.dtype, flags: PrecisionFlags | None = None) -> bool:
+    """Whether a GEMM of ``op`` may keep its whole sum in float16 (``allow_fp16_accumulation``,
+    off by default; cuBLAS then computes in ``CUBLAS_COMPUTE_16F``)."""
+    if not _cublas_may_run(device_type, op) or dtype != torch.float16:
+        return False
+    flags = read_flags() if flags is None else flags
+    return bool(flags.cuda_fp16_accumulation)
+
+
 def input_rounding(case: Case, ops: Iterable[str]) -> float:
     """The largest input rounding any of ``ops`` may apply on the case's device (float32 only:
     the flags lower float32 math alone)."""
@@ -70,12 +123,29 @@ def formulation_precision(
     scale: float = 1.0,
     storage_accumulation: bool = False,
     storage_partial_sums: int = 0,
+    reduction_length: int = 0,
 ) -> Precision:
     """The error-model parameters of one formulation's result on ``case``: its dtype, the input
     rounding of its ops under the flags in force, the underflow scale ``scale``, and (for one
-    gradient) sums in the storage dtype or partial sums added there."""
+    gradient) sums in the storage dtype or partial sums added there.
+
+    ``reduction_length`` is the length of the sums behind the compared tensor: with it, the
+    partial sums a half-precision cuBLAS GEMM may add in its output dtype
+    (:func:`reduced_precision_partial_sums`) and full float16 accumulation
+    (:func:`half_accumulation`) join the model. Partial sums of a CPU kernel
+    (``storage_partial_sums``) and of cuBLAS never meet (one device each): the larger counts.
+    """
+    ops = tuple(ops)
+    dtype = case.torch_dtype
+    device_type = torch.device(case.device).type
+    if reduction_length and any(_cublas_may_run(device_type, op) for op in ops):
+        flags = read_flags()
+        splits = [reduced_precision_partial_sums(device_type, op, dtype, reduction_length, flags) for op in ops]
+        storage_partial_sums = max([storage_partial_sums, *splits])
+        half_sums = any(half_accumulation(device_type, op, dtype, flags) for op in ops)
+        storage_accumulation = storage_accumulation or half_sums
     return precision_of(
-        case.torch_dtype,
+        dtype,
         input_rounding=input_rounding(case, ops),
         storage_accumulation=storage_accumulation,
         storage_partial_sums=storage_partial_sums,

@@ -29,6 +29,20 @@ flag raises ``RuntimeError`` ("you have used mix of the legacy and new APIs"): f
 ``get_float32_matmul_precision()`` after ``cuda.matmul.fp32_precision = "tf32"``. So every
 function here works through exactly one generation, chosen by :func:`detect_api`.
 
+Half-precision GEMMs have flags of their own, outside both generations (a process may read and
+set them whatever generation it uses): ``torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction``
+and ``allow_bf16_reduced_precision_reduction`` (True by default) let cuBLAS/cuBLASLt add the
+partial sums of a split-K GEMM in the output dtype (float16/bfloat16) instead of float32
+(aten/src/ATen/cuda/CUDABlas.cpp: without them the cuBLASLt reduction-scheme mask keeps
+``CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE | NONE``, and cuBLAS gets
+``CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION``); ``allow_fp16_accumulation`` (False by
+default, torch >= 2.7) runs the whole float16 GEMM in float16. Since torch 2.10 (pytorch#164766)
+the two reduction flags also take a tuple ``(allow_reduced_precision, allow_split_k)`` and have
+``..._split_k`` getters; writing a plain ``False`` there would silently turn split-K back on, so
+the strict lane writes the tuple where the getter exists. A torch without a flag records
+``None``; what that means for the bound is the error model's business
+(:func:`linconv.errormodel.rounding.reduced_precision_partial_sums`).
+
 ``torch.backends.cudnn.flags()`` is not used: it defaults to ``enabled=False`` and, in torch
 2.13, also writes the legacy ``allow_tf32=True`` (turning cuDNN conv back to TF32 inside the
 block), resets ``deterministic``, and reads the legacy flag on entry, which raises inside the
@@ -83,6 +97,9 @@ class PrecisionFlags:
     precisions after resolving inheritance: ``"ieee"``, ``"tf32"`` or ``"bf16"``.
     ``float32_matmul_precision`` is ``torch.get_float32_matmul_precision()`` under the legacy
     API and ``None`` under the ``fp32_precision`` API, where reading it can raise.
+    ``cuda_fp16_reduced_precision_reduction``, ``cuda_bf16_reduced_precision_reduction`` and
+    ``cuda_fp16_accumulation`` are the cuBLAS half-GEMM flags (module docstring), ``None`` where
+    this torch has no such flag (and in snapshots written before linconv recorded them).
     """
 
     api: str
@@ -95,6 +112,9 @@ class PrecisionFlags:
     cudnn_deterministic: bool
     mkldnn_enabled: bool
     float32_matmul_precision: str | None = None
+    cuda_fp16_reduced_precision_reduction: bool | None = None
+    cuda_bf16_reduced_precision_reduction: bool | None = None
+    cuda_fp16_accumulation: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,12 +128,15 @@ class PrecisionFlags:
             f"{self.api}: cuda.matmul={self.cuda_matmul} cudnn.conv={self.cudnn_conv} "
             f"mkldnn.matmul={self.mkldnn_matmul} mkldnn.conv={self.mkldnn_conv}{legacy}; "
             f"cudnn={_on(self.cudnn_enabled)} benchmark={_on(self.cudnn_benchmark)} "
-            f"deterministic={_on(self.cudnn_deterministic)} mkldnn={_on(self.mkldnn_enabled)}"
+            f"deterministic={_on(self.cudnn_deterministic)} mkldnn={_on(self.mkldnn_enabled)}; "
+            f"cuBLAS half reductions: fp16={_on(self.cuda_fp16_reduced_precision_reduction)} "
+            f"bf16={_on(self.cuda_bf16_reduced_precision_reduction)} "
+            f"fp16-accumulation={_on(self.cuda_fp16_accumulation)}"
         )
 
 
-def _on(value: bool) -> str:
-    return "on" if value else "off"
+def _on(value: bool | None) -> str:
+    return "n/a" if value is None else "on" if value else "off"
 
 
 def _torch(torch_module: Any) -> Any:
@@ -214,6 +237,51 @@ def _strict_legacy(torch_module: Any) -> list[tuple[Callable[[Any], None], Any, 
     ]
 
 
+# --- cuBLAS half-precision GEMM flags (both generations) ---------------------------------------
+
+# PrecisionFlags field -> attribute of torch.backends.cuda.matmul
+_HALF_GEMM_FLAGS = {
+    "cuda_fp16_reduced_precision_reduction": "allow_fp16_reduced_precision_reduction",
+    "cuda_bf16_reduced_precision_reduction": "allow_bf16_reduced_precision_reduction",
+    "cuda_fp16_accumulation": "allow_fp16_accumulation",
+}
+_SPLIT_K = "_split_k"
+
+
+def _has(holder: Any, attribute: str) -> bool:
+    """Whether ``holder`` has ``attribute`` (torch's cuBLASModule raises AttributeError for names
+    it does not know, so hasattr works; a getter that fails otherwise is a real error)."""
+    try:
+        getattr(holder, attribute)
+    except AttributeError:
+        return False
+    return True
+
+
+def _read_half_gemm(torch_module: Any) -> dict[str, bool | None]:
+    matmul = torch_module.backends.cuda.matmul
+    return {
+        field: bool(getattr(matmul, name)) if _has(matmul, name) else None for field, name in _HALF_GEMM_FLAGS.items()
+    }
+
+
+def _strict_half_gemm(torch_module: Any) -> list[tuple[Callable[[Any], None], Any, Any]]:
+    """Reduced-precision reductions off (keeping split-K as it was: it changes the order of the
+    float32 sums, not their precision), full float16 accumulation off; absent flags are skipped."""
+    matmul = torch_module.backends.cuda.matmul
+    settings: list[tuple[Callable[[Any], None], Any, Any]] = []
+    for field, name in _HALF_GEMM_FLAGS.items():
+        if not _has(matmul, name):
+            continue
+        previous: Any = bool(getattr(matmul, name))
+        value: Any = False
+        if field != "cuda_fp16_accumulation" and _has(matmul, name + _SPLIT_K):
+            split_k = bool(getattr(matmul, name + _SPLIT_K))
+            previous, value = (previous, split_k), (False, split_k)
+        settings.append((_setter(matmul, name), value, previous))
+    return settings
+
+
 # --- public API ---------------------------------------------------------------------------------
 
 
@@ -228,6 +296,7 @@ def read_flags(*, torch_module: Any = None) -> PrecisionFlags:
         cudnn_benchmark=bool(backends.cudnn.benchmark),
         cudnn_deterministic=bool(backends.cudnn.deterministic),
         mkldnn_enabled=bool(backends.mkldnn.enabled),
+        **_read_half_gemm(module),
     )
 
 
@@ -254,8 +323,10 @@ def precision_lane(lane: str, *, torch_module: Any = None) -> Iterator[Precision
 
     ``"as-shipped"`` changes nothing. ``"strict"`` sets cuda matmul, cuDNN conv and oneDNN
     matmul/conv to ``"ieee"`` (fp32_precision API), or ``allow_tf32 = False`` for cuBLAS and
-    cuDNN and float32 matmul precision ``"highest"`` (legacy API). Previous values come back on
-    exit, also when the block raises.
+    cuDNN and float32 matmul precision ``"highest"`` (legacy API); in both generations it also
+    turns off cuBLAS reduced-precision reductions of float16/bfloat16 GEMMs and full float16
+    accumulation, where this torch has those flags. Previous values come back on exit, also
+    when the block raises.
     """
     if lane not in LANES:
         raise ValueError(f"lane must be one of {LANES}, got {lane!r}")
@@ -263,9 +334,9 @@ def precision_lane(lane: str, *, torch_module: Any = None) -> Iterator[Precision
     if lane == "as-shipped":
         settings = []
     elif detect_api(torch_module=module) == _NEW_API:
-        settings = _strict_new(module)
+        settings = _strict_new(module) + _strict_half_gemm(module)
     else:
-        settings = _strict_legacy(module)
+        settings = _strict_legacy(module) + _strict_half_gemm(module)
     with _applied(settings):
         yield read_flags(torch_module=module)
 

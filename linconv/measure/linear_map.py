@@ -120,7 +120,7 @@ def measure_linear_map(
     outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     scale = underflow_scale([t.x, upstream, *present.values()])
     for name, spec in relation.formulations.items():
-        precision = formulation_precision(case, spec.ops, scale=scale)
+        precision = formulation_precision(case, spec.ops, scale=scale, reduction_length=reductions["output"])
         work = _workload(spec.fn, t.x, params, grads, upstream, g)
         out, got_grads = observer(relation.name, name, case, work) if observer else work()
         exact = exact_lane(mag_out)
@@ -143,15 +143,14 @@ def measure_linear_map(
             outputs[name] = (float64_cpu(out), limit_out)
         partials = storage_partial_sums(spec.partial_sums, g, t.x, t.weight) if spec.partial_sums else {}
         for grad_name in grads:
-            grad_precision = precision
-            if grad_name in spec.storage_accumulation or grad_name in partials:
-                grad_precision = formulation_precision(
-                    case,
-                    spec.ops,
-                    scale=scale,
-                    storage_accumulation=grad_name in spec.storage_accumulation,
-                    storage_partial_sums=partials.get(grad_name, 0),
-                )
+            grad_precision = formulation_precision(
+                case,
+                spec.ops,
+                scale=scale,
+                storage_accumulation=grad_name in spec.storage_accumulation,
+                storage_partial_sums=partials.get(grad_name, 0),
+                reduction_length=reductions[grad_name],
+            )
             magnitude = mag_grads[grad_name]
             comparisons.append(
                 compare(

@@ -121,7 +121,7 @@ class _LossHead:
         comparisons = []
         backward_magnitudes: dict = {}
         for name, spec in relation.formulations.items():
-            precision = formulation_precision(case, spec.ops, scale=scale)
+            precision = formulation_precision(case, spec.ops, scale=scale, reduction_length=reductions["output"])
             logit_bound = bound(ref["logits"], logit_magnitude, reductions["output"], precision)
             head = cross_entropy_bounds(ref["logits"], target, logit_bound, ref["loss"], ref["grad logits"], precision)
             work = _workload(spec.fn, t.x, params, t.target, case)
@@ -142,7 +142,11 @@ class _LossHead:
                 if ref[tensor] is None:
                     continue
                 grad_precision = formulation_precision(
-                    case, spec.ops, scale=scale, storage_partial_sums=partials.get(tensor, 0)
+                    case,
+                    spec.ops,
+                    scale=scale,
+                    storage_partial_sums=partials.get(tensor, 0),
+                    reduction_length=reductions[tensor],
                 )
                 limit = bound(ref[tensor], magnitude[tensor], reductions[tensor], grad_precision) + through[tensor]
                 comparisons.append(compare(name, f"grad {tensor}", got[tensor], ref[tensor], limit=limit))
