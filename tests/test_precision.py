@@ -642,6 +642,29 @@ def test_real_torch_cudnn_mode_restores_and_keeps_the_strict_lane():
         assert (torch.backends.cudnn.enabled, torch.backends.cudnn.benchmark) == before
 
 
+@pytest.mark.skipif(
+    not hasattr(torch.backends.cuda.matmul, "allow_fp16_reduced_precision_reduction_split_k"),
+    reason="torch < 2.10 has no split-K control of reduced-precision reductions",
+)
+def test_real_torch_strict_lane_turns_half_reductions_off_and_keeps_split_k_as_it_was():
+    matmul = torch.backends.cuda.matmul
+    before = (matmul.allow_fp16_reduced_precision_reduction, matmul.allow_fp16_reduced_precision_reduction_split_k)
+    bf16_before = matmul.allow_bf16_reduced_precision_reduction
+    try:
+        matmul.allow_fp16_reduced_precision_reduction = (False, False)
+        with precision_lane("strict") as flags:
+            assert flags.cuda_fp16_reduced_precision_reduction is False
+            assert flags.cuda_bf16_reduced_precision_reduction is False
+            assert matmul.allow_fp16_reduced_precision_reduction_split_k is False
+        assert (
+            matmul.allow_fp16_reduced_precision_reduction,
+            matmul.allow_fp16_reduced_precision_reduction_split_k,
+        ) == (False, False)
+        assert matmul.allow_bf16_reduced_precision_reduction == bf16_before
+    finally:
+        matmul.allow_fp16_reduced_precision_reduction = before
+
+
 # A fresh interpreter, so the defaults are torch's and the mixing check starts clean.
 _FRESH_TORCH_PROBE = """
 import json, torch
