@@ -229,6 +229,67 @@ def test_a_relation_the_candidate_did_not_run_fails(tmp_path, capsys):
     assert "- pointwise on cpu: checked by the baseline, not run by the candidate" in capsys.readouterr().out
 
 
+def _cuda_modes(report: dict, modes: dict[str, tuple[int, int, float]]) -> dict:
+    """``report`` with pointwise float32 rows on cuda: mode -> (examples, violations, worst ratio)."""
+    rows = report["relations"]["pointwise"]["by_device_dtype"]
+    for mode, (examples, violations, worst) in modes.items():
+        row = {"device": "cuda", "dtype": "float32", "examples": examples, "violations": violations, "exact": 0}
+        rows.append({**row, "worst_ratio": worst, **({} if mode == "(none)" else {"mode": mode})})
+    return report
+
+
+SHIPPED_STRICT = {"as-shipped": (50, 0, 0.6), "strict": (50, 0, 0.3)}
+
+
+def test_correctness_is_compared_per_precision_mode(tmp_path, capsys):
+    candidate = _cuda_modes(_report(), {"as-shipped": (50, 0, 0.6), "strict": (50, 2, 4.0)})
+    status, _, _ = _gate(tmp_path, _cuda_modes(_report(), SHIPPED_STRICT), candidate)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "- pointwise on cuda (strict): new violation(s) in float32 (2) (baseline: none)" in out
+    assert "| pointwise | (correctness) | cuda (as-shipped) | 0 viol. / 50 ex., worst 0.6 |" in out
+
+
+def test_a_report_that_pools_the_modes_is_compared_with_the_pooled_modes(tmp_path, capsys):
+    """A baseline written before modes were kept apart: one cuda row for all modes; the candidate's
+    modes are pooled to compare like with like (and a violation in any of them is still new)."""
+    baseline = _cuda_modes(_report(), {"(none)": (100, 0, 0.6)})
+    candidate = _cuda_modes(_report(), {"as-shipped": (50, 0, 0.6), "strict": (50, 1, 2.0)})
+    status, _, _ = _gate(tmp_path, baseline, candidate)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "| pointwise | (correctness) | cuda (all modes) | 0 viol. / 100 ex., worst 0.6 | 1 viol. / 100 ex." in out
+    assert "- pointwise on cuda (all modes): new violation(s) in float32 (1) (baseline: none)" in out
+    assert (
+        "pointwise on cuda: one report pools the precision modes, so the gate compares as-shipped, strict pooled" in out
+    )
+
+
+def test_a_device_absent_in_the_candidate_fails_and_says_why(tmp_path, capsys):
+    candidate = _report()
+    candidate["environment"]["devices_absent"] = {"cuda": "CUDA is not available here"}
+    status, _, _ = _gate(tmp_path, _cuda_modes(_report(), SHIPPED_STRICT), candidate)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert (
+        "- pointwise on cuda (strict): checked by the baseline, absent in the candidate's run "
+        "(CUDA is not available here)" in out
+    )
+
+
+def test_precision_flags_one_linconv_does_not_record_are_a_note_not_a_change(tmp_path, capsys):
+    candidate = _report()
+    candidate["environment"]["precision_flags"] = {
+        "mkldnn.matmul": "ieee",
+        "cuda_fp16_reduced_precision_reduction": True,
+    }
+    status, _, _ = _gate(tmp_path, _report(), candidate)
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "precision flags differ" not in out
+    assert "precision flags recorded by one run only: cuda_fp16_reduced_precision_reduction" in out
+
+
 def test_a_failing_regression_case_fails(tmp_path, capsys):
     candidate = _report()
     candidate["regressions"][1]["outcome"] = "failed"

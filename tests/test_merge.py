@@ -102,3 +102,34 @@ def test_cli_merge_needs_out_and_readable_reports(shard, tmp_path, capsys):
     assert main(["report", str(a), str(missing), "--out", str(tmp_path / "m")]) == 2
     assert capsys.readouterr().err == f"report: {missing}: no such file\n"
     assert not (tmp_path / "m").exists()
+
+
+def test_a_merged_report_keeps_device_truth(shard):
+    """A device is present when any job ran it and absent only where none did; each job's own
+    devices stay in its shard entry."""
+    gpu_job = copy.deepcopy(shard)
+    gpu_job["environment"]["devices"] = {"cpu": "Xeon", "cuda": "NVIDIA H200"}
+    gpu_job["environment"]["devices_absent"] = {"mps": "MPS is not available here"}
+    cpu_job = copy.deepcopy(shard)
+    cpu_job["environment"]["devices"] = {"cpu": "Xeon"}
+    cpu_job["environment"]["devices_absent"] = {"cuda": "CUDA is not available here", "mps": "MPS is not available"}
+    merged = validate(merge_reports([("gpu", gpu_job), ("cpu", cpu_job)]))
+    assert merged["environment"]["devices"] == {"cpu": "Xeon", "cuda": "NVIDIA H200"}
+    assert merged["environment"]["devices_absent"] == {"mps": "MPS is not available"}
+    assert [s["devices_absent"] for s in merged["shards"]] == [
+        {"mps": "MPS is not available here"},
+        {"cuda": "CUDA is not available here", "mps": "MPS is not available"},
+    ]
+
+
+def test_merging_keeps_precision_modes_apart(shard):
+    row = shard["relations"]["pointwise"]["by_device_dtype"][0]
+    strict, shipped = copy.deepcopy(shard), copy.deepcopy(shard)
+    for report, mode in ((strict, "strict"), (shipped, "as-shipped")):
+        report["relations"]["pointwise"]["by_device_dtype"] = [{**row, "device": "cuda", "mode": mode}]
+    merged = merge_reports([("a", strict), ("b", shipped), ("c", copy.deepcopy(strict))])
+    rows = merged["relations"]["pointwise"]["by_device_dtype"]
+    assert [(r["mode"], r["examples"]) for r in rows] == [
+        ("as-shipped", row["examples"]),
+        ("strict", 2 * row["examples"]),
+    ]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from linconv.core.cases import Case
 from linconv.core.geometry import ConvGeometry
@@ -31,6 +33,8 @@ from linconv.runreport import (
     validate,
     write_report,
 )
+from linconv.runreport.build import device_truth
+from linconv.runreport.schema import ALL_MODES, tally_mode
 from linconv.timing import Recorder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,3 +247,78 @@ def test_an_xdist_run_writes_one_merged_report(tmp_path):
     assert pointwise["totals"]["examples"] == init["totals"]["examples"] == 200  # ci profile: 100 per worker
     assert len([s for s in data["samples"] if s["relation"] == "pointwise"]) == 200
     assert (reports / REPORT_MD).exists() and (reports / REPORT_PNG).exists()
+
+
+# --- per precision mode, and devices that are absent --------------------------------------------
+
+
+def _cuda_rows(session: Session) -> list[dict]:
+    """Synthetic examples of pointwise on cuda in the four CUDA modes (a CPU result relabelled):
+    the tallies key on the mode the session is in, not on the case."""
+    result = run_relation("pointwise", Case(ConvGeometry(2, 4, 6, (5, 5)), seed=0))
+    for mode, count in (("as-shipped", 3), ("strict", 2), ("strict-no-cudnn", 1), ("strict-cudnn-benchmark", 4)):
+        session.mode = mode
+        for _ in range(count):
+            session.record(get("pointwise"), replace(result, case=replace(result.case, device="cuda")))
+    return tally_rows(session.tallies)
+
+
+def test_tallies_keep_the_four_cuda_modes_apart_through_report_merge_and_markdown():
+    rows = _cuda_rows(Session())
+    assert [(r["mode"], r["examples"]) for r in rows] == [
+        ("as-shipped", 3),
+        ("strict", 2),
+        ("strict-cudnn-benchmark", 4),
+        ("strict-no-cudnn", 1),
+    ]
+    assert {(r["device"], r["dtype"]) for r in rows} == {("cuda", "float32")}
+    report = validate(
+        build_report(
+            tallies=merge_tallies(rows + rows),  # two workers' rows: summed per mode, not across modes
+            samples=[],
+            environment=environment(devices=["cpu"], profile="ci"),
+            machine=machine_identity(),
+        )
+    )
+    by_mode = {r["mode"]: r["examples"] for r in report["relations"]["pointwise"]["by_device_dtype"]}
+    assert by_mode == {"as-shipped": 6, "strict": 4, "strict-cudnn-benchmark": 8, "strict-no-cudnn": 2}
+    assert report["relations"]["pointwise"]["totals"]["examples"] == 20
+    text = render_markdown(report)
+    assert "| relation | device | mode | dtype | examples | violations | worst error/bound |" in text
+    assert "| pointwise | cuda | strict-no-cudnn | float32 | 2 | 0 |" in text
+
+
+def test_a_tally_row_without_a_mode_still_validates_and_reads_as_its_devices_modes(report):
+    old = json.loads(json.dumps(report))
+    for entry in old["relations"].values():
+        for row in entry["by_device_dtype"]:
+            row.pop("mode")
+    validate(old)
+    assert tally_mode({"device": "cpu"}) == "default"  # the CPU has one mode: nothing was pooled
+    assert tally_mode({"device": "cuda:1"}) == ALL_MODES  # four modes pooled in one row
+    assert tally_mode({"device": "cuda", "mode": "strict"}) == "strict"
+
+
+def test_absent_devices_are_named_absent_with_the_reason(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    env = environment(devices=["cpu", "cuda", "mps"], profile="ci")
+    assert list(env["devices"]) == ["cpu"]
+    assert env["devices_absent"] == {
+        "cuda": "CUDA is not available here (torch.cuda.is_available() is False)",
+        "mps": "MPS is not available here (torch.backends.mps.is_available() is False)",
+    }
+    report = build_report(tallies=[], samples=[], environment=env, machine=machine_identity())
+    text = render_markdown(validate(report))
+    assert "; cuda absent: CUDA is not available here" in text
+    assert "mps absent: MPS is not available here" in text
+    assert "Apple MPS" not in text and "GPUs: none" in text
+
+
+def test_a_present_device_is_named_by_torch(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    present, absent = device_truth(["cpu", "cuda:0"])
+    assert present["cuda:0"] == "NVIDIA H200" and absent == {}
+    assert device_truth(["cuda:1"]) == ({}, {"cuda:1": "cuda:1 does not exist: torch sees 1 CUDA device(s)"})

@@ -10,6 +10,7 @@ from typing import Any
 from linconv.gate.model import DRIFT_FLOOR, JUNIT_XML, Gate, Row, location
 from linconv.runreport import OUTCOMES
 from linconv.runreport.markdown import fmt_ratio
+from linconv.runreport.schema import ALL_MODES, tally_mode
 
 __all__ = ["correctness", "environment_notes", "known_bugs", "regression_rows", "tests"]
 
@@ -17,13 +18,42 @@ _FAILING = ("failed", "xfailed")
 _HOLDING = ("passed", "xpassed")
 
 
-def _tallies(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
-    """(relation, device) -> dtype -> tally row."""
-    out: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
+_Key = tuple[str, str, str]  # relation, device, precision mode
+
+
+def _tallies(report: dict[str, Any]) -> dict[_Key, dict[str, dict[str, Any]]]:
+    """(relation, device, mode) -> dtype -> tally row."""
+    out: dict[_Key, dict[str, dict[str, Any]]] = defaultdict(dict)
     for name, entry in report["relations"].items():
         for row in entry["by_device_dtype"]:
-            out[(name, row["device"])][row["dtype"]] = row
+            out[(name, row["device"], tally_mode(row))][row["dtype"]] = row
     return out
+
+
+def _pooled(rows: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Several modes' dtype -> row tallies as one (counts add, the worst ratio is the max)."""
+    pooled: dict[str, dict[str, Any]] = {}
+    for by_dtype in rows:
+        for dtype, row in by_dtype.items():
+            into = pooled.setdefault(dtype, {"examples": 0, "violations": 0, "worst_ratio": 0.0})
+            into["examples"] += row["examples"]
+            into["violations"] += row["violations"]
+            into["worst_ratio"] = max(float(into["worst_ratio"]), float(row["worst_ratio"]))
+    return pooled
+
+
+def _like_with_like(gate: Gate, base: dict, cand: dict) -> None:
+    """Where one report pools a device's precision modes (written before linconv kept them apart)
+    and the other keeps them apart, pool the other's too: the two then count the same examples."""
+    for one, other in ((base, cand), (cand, base)):
+        for relation, device, _ in [k for k in one if k[2] == ALL_MODES]:
+            split = [k for k in other if k[:2] == (relation, device) and k[2] != ALL_MODES]
+            if split:
+                other[(relation, device, ALL_MODES)] = _pooled([other.pop(k) for k in split])
+                gate.notes.append(
+                    f"{relation} on {device}: one report pools the precision modes, so the gate compares "
+                    f"{', '.join(k[2] for k in split)} pooled"
+                )
 
 
 def _tally_text(rows: dict[str, dict[str, Any]]) -> tuple[str, float]:
@@ -71,17 +101,26 @@ def known_bugs(gate: Gate) -> None:
         gate.rows.append(Row(name, "(known bug)", "", b_text, c_text, "", verdict, fails))
 
 
+def _why_not_run(gate: Gate, device: str) -> str:
+    """Why the candidate has no tally for a device the baseline checked."""
+    absent = gate.candidate.report["environment"].get("devices_absent", {})
+    return f"absent in the candidate's run ({absent[device]})" if device in absent else "not run by the candidate"
+
+
 def correctness(gate: Gate) -> None:
     base, cand = _tallies(gate.baseline.report), _tallies(gate.candidate.report)
     baseline_bugs = _reproduced(gate.baseline.report) or {}
+    _like_with_like(gate, base, cand)
     t = gate.thresholds
     for key in sorted(base.keys() | cand.keys()):
-        relation, device = key
+        relation, device, mode = key
+        where = location(device, mode)
         if key not in cand:
+            why = _why_not_run(gate, device)
             gate.rows.append(
-                Row(relation, "(correctness)", device, _tally_text(base[key])[0], "not run", "", "**not run**", True)
+                Row(relation, "(correctness)", where, _tally_text(base[key])[0], "not run", "", "**not run**", True)
             )
-            gate.reasons.append(f"{relation} on {device}: checked by the baseline, not run by the candidate")
+            gate.reasons.append(f"{relation} on {where}: checked by the baseline, {why}")
             continue
         c_text, c_worst = _tally_text(cand[key])
         b_rows = base.get(key, {})
@@ -92,32 +131,32 @@ def correctness(gate: Gate) -> None:
         ]
         if key not in base:
             b_text, b_worst = "not run", 0.0
-            gate.notes.append(f"{relation} on {device}: new in the candidate's report, no baseline to compare with")
+            gate.notes.append(f"{relation} on {where}: new in the candidate's report, no baseline to compare with")
         else:
             b_text, b_worst = _tally_text(b_rows)
         ratio = c_worst / b_worst if b_worst > 0 else (1.0 if c_worst == 0 else math.inf)
         ratio_text = fmt_ratio(ratio) if key in base else ""
         if new:
             verdict, fails = f"**new violation**: {', '.join(new)}", True
-            gate.reasons.append(f"{relation} on {device}: new violation(s) in {', '.join(new)} (baseline: none)")
+            gate.reasons.append(f"{relation} on {where}: new violation(s) in {', '.join(new)} (baseline: none)")
         elif any(row["violations"] for row in cand[key].values()) and not any(
             _unexplained(row, baseline_bugs) for row in cand[key].values()
         ):
             verdict, fails = "violated on a known bug present in the baseline", False
-            gate.notes.append(f"{relation} on {device}: violations on inputs of a known upstream bug present in the "
+            gate.notes.append(f"{relation} on {where}: violations on inputs of a known upstream bug present in the "
                               "baseline (not new)")  # fmt: skip
         elif any(row["violations"] for row in cand[key].values()):
             verdict, fails = "violated, as in the baseline", False
-            gate.notes.append(f"{relation} on {device}: violated in both runs (not new; still a failing property)")
+            gate.notes.append(f"{relation} on {where}: violated in both runs (not new; still a failing property)")
         elif key in base and ratio > t.drift and c_worst >= DRIFT_FLOOR:
             verdict, fails = f"drift: worst error/bound x{fmt_ratio(ratio)}", t.fail_on_drift
             if fails:
                 gate.reasons.append(
-                    f"{relation} on {device}: worst error/bound drifted x{fmt_ratio(ratio)} (--fail-on-drift)"
+                    f"{relation} on {where}: worst error/bound drifted x{fmt_ratio(ratio)} (--fail-on-drift)"
                 )
         else:
             verdict, fails = "ok", False
-        gate.rows.append(Row(relation, "(correctness)", device, b_text, c_text, ratio_text, verdict, fails))
+        gate.rows.append(Row(relation, "(correctness)", where, b_text, c_text, ratio_text, verdict, fails))
 
 
 def _outcome_counts(outcomes: list[str]) -> str:
@@ -194,10 +233,10 @@ def tests(gate: Gate) -> None:
         gate.notes.append(f"{len(cand & base)} test(s) fail in both runs (not new)")
 
 
-def _drawn(report: dict[str, Any]) -> dict[str, list[tuple[str, str, int]]]:
-    """Per relation: examples per (device, dtype) — what the derandomised profile should make equal."""
+def _drawn(report: dict[str, Any]) -> dict[str, list[tuple[str, str, str, int]]]:
+    """Per relation: examples per (device, mode, dtype) — what the derandomised profile should make equal."""
     return {
-        name: sorted((r["device"], r["dtype"], r["examples"]) for r in entry["by_device_dtype"])
+        name: sorted((r["device"], tally_mode(r), r["dtype"], r["examples"]) for r in entry["by_device_dtype"])
         for name, entry in report["relations"].items()
     }
 
@@ -210,7 +249,9 @@ def environment_notes(gate: Gate) -> None:
             f"Hypothesis profiles {b_env['hypothesis_profile']!r} / {c_env['hypothesis_profile']!r}: only the "
             "derandomised 'ci' profile makes both runs draw the same examples"
         )
-    for name in ("max_numel", "dtypes", "devices"):
+    for name in ("max_numel", "dtypes", "devices", "devices_absent"):
+        if name == "devices_absent" and not (name in b_env and name in c_env):
+            continue  # a report written before linconv recorded absent devices
         if b_env.get(name) != c_env.get(name):
             gate.notes.append(
                 f"environment.{name} differs ({b_env.get(name)!r} vs {c_env.get(name)!r}): "
@@ -223,9 +264,12 @@ def environment_notes(gate: Gate) -> None:
             f"the runs drew different examples in {', '.join(differ)} (examples per dtype differ), although the "
             "derandomised 'ci' profile should draw the same: those rows compare different draws"
         )
-    if b_env.get("precision_flags") != c_env.get("precision_flags"):
-        b_flags, c_flags = b_env.get("precision_flags") or {}, c_env.get("precision_flags") or {}
-        changed = sorted(k for k in b_flags.keys() | c_flags.keys() if b_flags.get(k) != c_flags.get(k))
+    b_flags, c_flags = b_env.get("precision_flags") or {}, c_env.get("precision_flags") or {}
+    changed = sorted(k for k in b_flags.keys() & c_flags.keys() if b_flags[k] != c_flags[k])
+    if changed:
         gate.notes.append(
-            "precision flags differ: " + ", ".join(f"{k} {b_flags.get(k)!r} -> {c_flags.get(k)!r}" for k in changed)
+            "precision flags differ: " + ", ".join(f"{k} {b_flags[k]!r} -> {c_flags[k]!r}" for k in changed)
         )
+    one_sided = sorted(b_flags.keys() ^ c_flags.keys())
+    if one_sided:  # a flag one linconv (or torch) records and the other does not
+        gate.notes.append(f"precision flags recorded by one run only: {', '.join(one_sided)}")

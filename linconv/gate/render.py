@@ -23,8 +23,10 @@ def render_markdown(gate: Gate) -> str:
         lines.append("- runs made in ABBA order: timings pooled per side, run-to-run noise measured between twins")
     machine = gate.baseline.report["machine"]
     if gate.timing_compared:
+        gpus = ", ".join(machine.get("gpus", [])) or "no GPU"
         lines.append(
-            f"- machine: the same for both (`{machine['fingerprint']}`, {machine.get('cpu_model')}): timings compared"
+            f"- machine: the same for both (`{machine['fingerprint']}`, {machine.get('cpu_model')}, {gpus}): "
+            "timings compared"
         )
     else:
         lines.append("- machine: different: timings not compared, correctness alone")

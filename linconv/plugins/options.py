@@ -125,7 +125,11 @@ def precision_mode(request: pytest.FixtureRequest):
     (autouse, so every test taking ``device`` gets it without naming it)."""
     mode = getattr(request, "param", "default")
     with device_mode(mode):
-        yield mode
+        SESSION.mode = mode  # the tallies of this test's examples are this mode's
+        try:
+            yield mode
+        finally:
+            SESSION.mode = "default"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -113,7 +113,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _examples() -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
-    for (relation, _, _), tally in SESSION.tallies.items():
+    for (relation, *_), tally in SESSION.tallies.items():
         counts[relation] += tally.examples
     return counts
 

@@ -1,10 +1,11 @@
-"""What one run has seen, per relation, device and dtype: examples, violations, worst ratio; and
-which relations it checks (the registry's, or one with an injected fault).
+"""What one run has seen, per relation, device, precision mode and dtype: examples, violations,
+worst ratio; and which relations it checks (the registry's, or one with an injected fault).
 
 The property helpers record every checked example here; the run report and the terminal summary
-read it. ``observer`` is where per-formulation timing plugs into the check. A fault injected for
-the whole run (``pytest --inject-fault``) is an override held here: the registry itself is never
-changed.
+read it. The precision mode is the running test's (``mode``, set by the ``precision_mode``
+fixture of linconv.plugins.options), so the four CUDA modes keep four tallies. ``observer`` is
+where per-formulation timing plugs into the check. A fault injected for the whole run
+(``pytest --inject-fault``) is an override held here: the registry itself is never changed.
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ class RelationTally:
 
 @dataclass
 class Session:
-    tallies: dict[tuple[str, str, str], RelationTally] = field(default_factory=dict)
+    # (relation, device, precision mode, dtype) -> tally
+    tallies: dict[tuple[str, str, str, str], RelationTally] = field(default_factory=dict)
     observer: Observer | None = None
     overrides: dict[str, Relation] = field(default_factory=dict)  # relation name -> the one this run checks
+    mode: str = "default"  # the precision mode (linconv.lanes.modes) of the test running now
 
     def relation(self, name: str) -> Relation:
         """The relation this run checks under ``name``: an override (an injected fault), else the registry's."""
@@ -59,7 +62,7 @@ class Session:
 
     def record(self, relation: Relation, result: RelationResult) -> None:
         """Count one checked example; a negative control counts as violated when it did not fire."""
-        key = (result.relation, result.case.device, result.case.dtype)
+        key = (result.relation, result.case.device, self.mode, result.case.dtype)
         self.tallies.setdefault(key, RelationTally()).add(
             result, holds=relation.holds(result), negative_control=relation.negative_control is not None
         )

@@ -18,10 +18,10 @@ from typing import Any
 import torch
 
 from linconv.core.fileio import json_number
-from linconv.runreport.schema import SCHEMA_VERSION
+from linconv.runreport.schema import SCHEMA_VERSION, tally_mode
 from linconv.timing import Sample, formulation_order, ratio_rows, timing_rows, timing_threads
 
-__all__ = ["build_report", "environment", "machine_identity", "merge_tallies", "tally_rows"]
+__all__ = ["build_report", "device_truth", "environment", "machine_identity", "merge_tallies", "tally_rows"]
 
 
 # --- environment ---------------------------------------------------------------------------
@@ -62,11 +62,27 @@ def machine_identity(threads: int | None = None) -> dict[str, Any]:
 
 
 def _device_name(device: str) -> str:
-    if device.startswith("cuda") and torch.cuda.is_available():
+    """The name of a device that is present (linconv.lanes.devices.device_unavailable_reason is None)."""
+    if device.startswith("cuda"):
         return torch.cuda.get_device_name(device)
     if device.startswith("mps"):
         return "Apple MPS"
     return _cpu_model()
+
+
+def device_truth(devices: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The devices of a run as (present: device -> name, absent: device -> why it is absent)."""
+    from linconv.lanes.devices import device_unavailable_reason
+
+    present: dict[str, str] = {}
+    absent: dict[str, str] = {}
+    for device in devices:
+        reason = device_unavailable_reason(device)
+        if reason:
+            absent[device] = reason
+        else:
+            present[device] = _device_name(device)
+    return present, absent
 
 
 def environment(
@@ -77,6 +93,7 @@ def environment(
     from linconv.core import config
     from linconv.lanes.flags import read_flags
 
+    present, absent = device_truth(devices)
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -87,7 +104,8 @@ def environment(
         "hypothesis_profile": profile,
         "threads": torch.get_num_threads(),
         "timing_threads": timing_threads() if threads_timed is None else threads_timed,
-        "devices": {d: _device_name(d) for d in devices},
+        "devices": present,
+        "devices_absent": absent,
         "precision_flags": read_flags().to_dict(),
         "dtypes": list(config.selected_dtypes()),
         "max_numel": config.max_numel(),
@@ -100,17 +118,21 @@ def environment(
 
 
 def tally_rows(tallies: dict) -> list[dict[str, Any]]:
-    """SESSION.tallies as JSON rows: relation, device, dtype, examples, violations, exact, worst_ratio."""
-    return [{"relation": r, "device": d, "dtype": t, **tally.to_dict()} for (r, d, t), tally in sorted(tallies.items())]
+    """SESSION.tallies as JSON rows: relation, device, mode, dtype, examples, violations, exact, worst_ratio."""
+    return [
+        {"relation": r, "device": d, "mode": m, "dtype": t, **tally.to_dict()}
+        for (r, d, m, t), tally in sorted(tallies.items())
+    ]
 
 
 def merge_tallies(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of several workers, summed per (relation, device, dtype); the worst ratio is the max."""
-    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    """Rows of several workers or jobs, summed per (relation, device, precision mode, dtype); the
+    worst ratio is the max. A row without a mode (an older report) gets its :func:`tally_mode`."""
+    merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for row in rows:
-        key = (row["relation"], row["device"], row["dtype"])
+        key = (row["relation"], row["device"], tally_mode(row), row["dtype"])
         if key not in merged:
-            merged[key] = dict(row)
+            merged[key] = {**row, "mode": key[2]}
             continue
         into = merged[key]
         for name in ("examples", "violations", "exact"):

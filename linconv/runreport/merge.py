@@ -1,8 +1,10 @@
 """Merge the run reports of several jobs into one: a thorough run split by seed or by shard
 across CI jobs (docs/parallel.md), read back as if one process had run it all.
 
-Counts add up; the worst error/bound is the maximum; timing samples are pooled (the tables are
-recomputed from them); regression outcomes keep the worst outcome per case. Reports of different
+Counts add up per relation, device, precision mode and dtype; the worst error/bound is the
+maximum; timing samples are pooled (the tables are recomputed from them); regression outcomes
+keep the worst outcome per case; a device counts as present when any job ran it, as absent when
+none did (each job's devices stay in its ``shards`` entry). Reports of different
 torch versions are refused: they answer different questions (that is the gate's job,
 ``python -m linconv gate``).
 """
@@ -88,6 +90,8 @@ def merge_reports(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             "xdist_workers": report["environment"].get("xdist_workers", 0),
             "machine_fingerprint": report["machine"]["fingerprint"],
             "wall_s": (report.get("run") or {}).get("wall_s"),
+            "devices": report["environment"].get("devices", {}),
+            "devices_absent": report["environment"].get("devices_absent", {}),
         }
         for source, report in reports
     ]
@@ -96,10 +100,15 @@ def merge_reports(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     environment["xdist_workers"] = sum(s["xdist_workers"] for s in shards)
     profiles = sorted({s["hypothesis_profile"] for s in shards})
     environment["hypothesis_profile"] = profiles[0] if len(profiles) == 1 else "+".join(profiles)
+    # device truth: a device that ran in any job ran; one is absent only where no job had it
+    # (each job's own devices stay in its shard entry)
     devices: dict[str, str] = {}
+    absent: dict[str, str] = {}
     for report in docs:
         devices.update(report["environment"].get("devices", {}))
+        absent.update(report["environment"].get("devices_absent", {}))
     environment["devices"] = devices
+    environment["devices_absent"] = {d: why for d, why in absent.items() if d not in devices}
     merged = build_report(
         tallies=merge_tallies(row for report in docs for row in _tallies(report)),
         samples=[Sample.from_dict(s) for report in docs for s in report["samples"]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from linconv.runreport.markdown import fmt_optional, fmt_ratio, fmt_time, table
+from linconv.runreport.schema import tally_mode
 
 __all__ = ["reading", "render_markdown", "summary_lines"]
 
@@ -41,10 +42,18 @@ def _header(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _devices(env: dict[str, Any]) -> str:
+    """The devices that ran with their names, then each absent one with why (a report written
+    before ``devices_absent`` lists every device asked for, present or not)."""
+    ran = ", ".join(f"{d} ({n})" for d, n in env.get("devices", {}).items()) or "none"
+    absent = "; ".join(f"{d} absent: {why}" for d, why in env.get("devices_absent", {}).items())
+    return f"{ran}; {absent}" if absent else ran
+
+
 def _environment(report: dict[str, Any]) -> list[str]:
     env, machine = report["environment"], report["machine"]
     rows = [
-        ["devices", ", ".join(f"{d} ({n})" for d, n in env.get("devices", {}).items())],
+        ["devices", _devices(env)],
         ["machine", _describe_machine(machine)],
         ["machine fingerprint", f"`{machine['fingerprint']}`"],
         ["precision flags", ", ".join(f"{k}={v}" for k, v in env.get("precision_flags", {}).items())],
@@ -91,10 +100,11 @@ def _relations(report: dict[str, Any]) -> list[str]:
     header = ["relation", "examples", "violations", "exact lane", "worst error/bound", "test s", "examples/s",
               "suite's own cost %", "timing %", "timed formulations"]  # fmt: skip
     by_dtype = [
-        [name, r["device"], r["dtype"], str(r["examples"]), str(r["violations"]), fmt_ratio(r["worst_ratio"])]
+        [name, r["device"], tally_mode(r), r["dtype"], str(r["examples"]), str(r["violations"]),
+         fmt_ratio(r["worst_ratio"])]
         for name, entry in report["relations"].items()
         for r in entry["by_device_dtype"]
-    ]
+    ]  # fmt: skip
     return [
         "## Relations",
         "",
@@ -104,9 +114,9 @@ def _relations(report: dict[str, Any]) -> list[str]:
         "Worst error/bound is over examples expected to hold; ≤ 1 passes. Suite's own cost: test time "
         "outside the formulations under test and outside timing (generation, tensors, float64 reference, bound).",
         "",
-        "<details><summary>per device and dtype</summary>",
+        "<details><summary>per device, precision mode and dtype</summary>",
         "",
-        *table(["relation", "device", "dtype", "examples", "violations", "worst error/bound"], by_dtype),
+        *table(["relation", "device", "mode", "dtype", "examples", "violations", "worst error/bound"], by_dtype),
         "",
         "</details>",
         "",

@@ -15,7 +15,10 @@ import types
 import typing
 from typing import Annotated, Any, Literal, TypedDict, Union
 
+from linconv.lanes.modes import DEVICE_MODES
+
 __all__ = [
+    "ALL_MODES",
     "OUTCOMES",
     "OUTCOME_RANK",
     "SCHEMA_VERSION",
@@ -28,6 +31,7 @@ __all__ = [
     "SampleRow",
     "TallyRow",
     "TimingRow",
+    "tally_mode",
     "validate",
     "validate_benchmarks",
 ]
@@ -37,6 +41,10 @@ SCHEMA_VERSION = 1
 # Outcomes of a replayed regression case; worst first when several jobs or phases disagree.
 OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "skipped")
 OUTCOME_RANK = {"failed": 3, "xpassed": 2, "xfailed": 2, "skipped": 1, "passed": 0}
+
+# The mode of a tally row written before linconv kept precision modes apart, on a device that
+# has several: its counts pool every mode (linconv.lanes.modes.DEVICE_MODES).
+ALL_MODES = "all modes"
 
 # Annotations with a meaning beyond their Python type.
 RATIO = "ratio"  # a number, or the string "inf" / "nan" (JSON has no infinity)
@@ -68,7 +76,8 @@ class Environment(_Environment, total=False):
     cudnn: int | None
     hypothesis: str
     timing_threads: int
-    devices: dict[str, str]
+    devices: dict[str, str]  # the devices that ran -> their names (reports before devices_absent: all asked for)
+    devices_absent: dict[str, str]  # devices asked for but absent here -> why (absent in reports before it)
     precision_flags: dict[str, Any]
     dtypes: list[str]
     max_numel: int
@@ -98,6 +107,7 @@ class _TallyRow(TypedDict):
 
 
 class TallyRow(_TallyRow, total=False):
+    mode: str  # the precision mode (absent in reports before modes were kept apart: tally_mode)
     # violations on cases whose inputs match a known upstream bug's signature, by bug name
     known_bug_violations: dict[str, int]
 
@@ -213,6 +223,8 @@ class Shard(TypedDict, total=False):
     xdist_workers: int
     machine_fingerprint: str
     wall_s: float | None
+    devices: dict[str, str]
+    devices_absent: dict[str, str]
 
 
 class RunCosts(TypedDict, total=False):
@@ -236,6 +248,15 @@ class Report(_Report, total=False):
     regressions: list[RegressionRow]  # the replayed corpus (absent in reports written before it)
     known_bugs: list[KnownBugRow]  # whether each known bug reproduced here (absent before it)
     shards: list[Shard]  # the reports a merged report was made from
+
+
+def tally_mode(row: dict[str, Any]) -> str:
+    """The precision mode of a tally row: its ``mode``; for a row written before modes were kept
+    apart, ``default`` on a device with that one mode, else :data:`ALL_MODES` (its counts pool them)."""
+    if "mode" in row:
+        return str(row["mode"])
+    modes = DEVICE_MODES.get(str(row["device"]).split(":")[0], ())
+    return "default" if modes == ("default",) else ALL_MODES
 
 
 # --- the validator --------------------------------------------------------------------------
