@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -322,3 +323,31 @@ def test_a_present_device_is_named_by_torch(monkeypatch):
     present, absent = device_truth(["cpu", "cuda:0"])
     assert present["cuda:0"] == "NVIDIA H200" and absent == {}
     assert device_truth(["cuda:1"]) == ({}, {"cuda:1": "cuda:1 does not exist: torch sees 1 CUDA device(s)"})
+
+
+# Two precision modes on the CPU (the strict lane works without a GPU), so that a plain pytest run
+# shows the mode travelling from the test parameter to the session's tallies and the report.
+TWO_CPU_MODES = """
+from hypothesis import settings
+from linconv.lanes.modes import DEVICE_MODES
+
+DEVICE_MODES["cpu"] = ("default", "strict")
+settings.register_profile("two_modes", max_examples=5, database=None, deadline=None, derandomize=True)
+"""
+
+
+def test_a_property_run_keeps_a_tally_per_precision_mode(tmp_path):
+    (tmp_path / "two_modes.py").write_text(TWO_CPU_MODES)
+    reports = tmp_path / "reports"
+    command = [
+        sys.executable, "-m", "pytest", "-p", "two_modes", "-p", "no:cacheprovider", "-q",
+        str(ROOT / "properties" / "test_pointwise.py"), "--devices", "cpu", "--hypothesis-profile", "two_modes",
+        "--report-dir", str(reports), "--timing", "off",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = load_report(reports / REPORT_JSON)["relations"]["pointwise"]["by_device_dtype"]
+    examples = {mode: sum(r["examples"] for r in rows if r["mode"] == mode) for mode in ("default", "strict")}
+    assert examples["default"] == examples["strict"] > 0  # derandomised: the same draws in each mode
+    assert {r["mode"] for r in rows} == {"default", "strict"}
