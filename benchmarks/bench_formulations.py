@@ -6,11 +6,19 @@ vs flatten + Linear, a 1x1 conv 256->256 at 14x14 (NCHW, channels_last, Linear o
 3x3 conv vs unfold + matmul vs a dense Linear, and conv + Linear vs the fused Linear. Forward
 (no autograd) at batch 1 and 32; backward alone (of one recorded forward) at batch 32.
 
-Clock: ``torch.utils.benchmark.timer`` (synchronises the accelerator), warm-up on, intra-op threads
-fixed (``LINCONV_TIMING_THREADS``, default 1); the environment goes into each benchmark's
+Each runs on every device of ``--devices`` (env ``LINCONV_DEVICES``, default all: cpu, plus cuda
+and mps, each skipped with its reason where absent), in the flags torch ships (no precision mode:
+the benchmarks time what users run). A CPU benchmark keeps the id it had before devices were a
+parameter (``shape|batch|variant|phase``), so saved CPU results stay comparable; others end in
+``|device``.
+
+Clock: ``torch.utils.benchmark.timer``, which synchronises the accelerator before reading the
+time, so an asynchronous CUDA launch is timed to its end; warm-up on, intra-op threads fixed
+(``LINCONV_TIMING_THREADS``, default 1); the environment goes into each benchmark's
 ``extra_info``. Run and save (docs/timing.md):
 
     pytest benchmarks/bench_formulations.py --benchmark-only --benchmark-json reports/benchmarks.json
+    pytest benchmarks/bench_formulations.py --benchmark-only --devices cuda   # CUDA alone
 """
 
 from __future__ import annotations
@@ -22,19 +30,35 @@ import torch
 from benchmark_shapes import BATCHES, SHAPES, THREADS, prepared, train_batch
 from torch.utils.benchmark import timer as synchronized_clock
 
+from linconv.lanes.devices import device_unavailable_reason
 from linconv.lanes.flags import read_flags
 from linconv.runreport import machine_identity
 from linconv.timing import problem_size
 from linconv.timing.pace import pacer
 
 _CASES = [
-    pytest.param(shape, batch, variant, phase, id=f"{shape}|batch {batch}|{variant}|{phase}")
+    (shape, batch, variant, phase)
     for shape, spec in SHAPES.items()
     for phase in ("forward", "backward")
     for batch in (BATCHES if phase == "forward" else (train_batch(),))
     for variant, v in spec.variants.items()
     if phase == "forward" or v.formulation
 ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every case on every device of --devices; an absent device's benchmarks skip with the reason."""
+    if "bench_device" not in metafunc.fixturenames:
+        return
+    params = []
+    for device in metafunc.config._linconv_devices:  # type: ignore[attr-defined]
+        reason = device_unavailable_reason(device)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        suffix = "" if device == "cpu" else f"|{device}"
+        for shape, batch, variant, phase in _CASES:
+            case_id = f"{shape}|batch {batch}|{variant}|{phase}{suffix}"
+            params.append(pytest.param(shape, batch, variant, phase, device, id=case_id, marks=marks))
+    metafunc.parametrize(("shape", "batch", "variant", "phase", "bench_device"), params)
 
 
 @pytest.fixture(autouse=True)
@@ -47,11 +71,10 @@ def _fixed_threads():
 
 # max_time per benchmark and warm-up iterations keep the whole file near 2 minutes on 2 cores.
 @pytest.mark.benchmark(timer=synchronized_clock, warmup=True, warmup_iterations=10, max_time=0.5, min_rounds=10)
-@pytest.mark.parametrize(("shape", "batch", "variant", "phase"), _CASES)
-def test_formulation(benchmark, shape: str, batch: int, variant: str, phase: str) -> None:
+def test_formulation(benchmark, shape: str, batch: int, variant: str, phase: str, bench_device: str) -> None:
     spec = SHAPES[shape]
-    case = spec.case(batch, variant)
-    call = prepared(spec, batch, variant, phase)
+    case = spec.case(batch, variant, bench_device)
+    call = prepared(spec, batch, variant, phase, bench_device)
     benchmark.group = f"{shape} | batch {batch} | {phase}"
     benchmark.extra_info.update(
         {

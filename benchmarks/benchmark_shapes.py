@@ -63,12 +63,13 @@ class Shape:
         name = self.variants[variant].formulation
         return get(self.relation).formulations[name].fn if name else None
 
-    def case(self, batch: int, variant: str) -> Case:
+    def case(self, batch: int, variant: str, device: str = "cpu") -> Case:
         return Case(
             replace(self.geometry, batch=batch),
             memory_format=self.variants[variant].memory_format,
             head_features=self.head_features,
             seed=0,
+            device=device,
         )
 
 
@@ -150,11 +151,12 @@ SHAPES: dict[str, Shape] = {
 }
 
 
-def prepared(shape: Shape, batch: int, variant: str, phase: str = "forward") -> Prepared:
-    """A no-argument callable that runs ``variant`` of ``shape`` at ``batch``: the forward without
-    autograd, or (phase "backward") the backward alone of one recorded forward, as linconv.timing
-    times them in the property run."""
-    case = shape.case(batch, variant)
+def prepared(shape: Shape, batch: int, variant: str, phase: str = "forward", device: str = "cpu") -> Prepared:
+    """A no-argument callable that runs ``variant`` of ``shape`` at ``batch`` on ``device``: the
+    forward without autograd, or (phase "backward") the backward alone of one recorded forward, as
+    linconv.timing times them in the property run. It returns without waiting for an accelerator:
+    the caller's clock synchronises (torch.utils.benchmark.timer)."""
+    case = shape.case(batch, variant, device)
     t = case.build()
     g = case.geometry
     spec, fn = shape.variants[variant], shape.fn(variant)

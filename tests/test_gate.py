@@ -290,6 +290,26 @@ def test_precision_flags_one_linconv_does_not_record_are_a_note_not_a_change(tmp
     assert "precision flags recorded by one run only: cuda_fp16_reduced_precision_reduction" in out
 
 
+def _on_cuda(report: dict, mode: str = "as-shipped") -> dict:
+    """``report`` with its timing samples taken on a GPU in precision mode ``mode``."""
+    report["machine"]["gpus"] = ["NVIDIA H200"]
+    for sample in report["samples"]:
+        sample.update(device="cuda", mode=mode)
+    return report
+
+
+def test_cuda_timings_are_compared_per_precision_mode_on_the_same_gpu(tmp_path, capsys):
+    slower = _on_cuda(_timed({"conv2d": (2.0, 1.0)}))
+    status, _, _ = _gate(tmp_path, _on_cuda(_report()), slower)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "- pointwise / conv2d on cuda (as-shipped): slower, x2.00 the baseline's time" in out
+    assert "AMD EPYC, NVIDIA H200): timings compared" in out
+    status, _, _ = _gate(tmp_path, _on_cuda(_report()), _on_cuda(_timed({"conv2d": (2.0, 1.0)}), mode="strict"))
+    out = capsys.readouterr().out
+    assert "| pointwise | conv2d | cuda (strict) |  |  |  | not compared (no cell with ≥ 3 timings in both) |" in out
+
+
 def test_a_failing_regression_case_fails(tmp_path, capsys):
     candidate = _report()
     candidate["regressions"][1]["outcome"] = "failed"

@@ -203,3 +203,33 @@ def test_timing_runs_with_its_own_thread_count_and_restores_the_runs(monkeypatch
     monkeypatch.setenv("LINCONV_TIMING_THREADS", "0")
     with pytest.raises(ValueError, match="LINCONV_TIMING_THREADS must be an int >= 1, got '0'"):
         Recorder()
+
+
+def test_benchmarks_run_per_device_and_skip_an_absent_one_with_its_reason():
+    """bench_formulations.py on --devices cpu,cuda: the CPU ids are unchanged (saved results stay
+    comparable), CUDA's end in |cuda and, without CUDA, skip saying why."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    bench = root / "benchmarks" / "bench_formulations.py"
+    options = ["--benchmark-disable", "-p", "no:cacheprovider", "-q", "-rs", "--devices", "cpu,cuda"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", str(bench), *options, "--collect-only"],
+        cwd=root, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    ids = [line for line in listed.stdout.splitlines() if "::test_formulation[" in line]
+    assert ids and sum(i.endswith("|cuda]") for i in ids) == len(ids) // 2
+    one = "head 512->1000|batch 1|conv2d|forward"
+    assert f"::test_formulation[{one}]" in ids[0]
+    nodes = [f"{bench}::test_formulation[{one}]", f"{bench}::test_formulation[{one}|cuda]"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *nodes, *options], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    if torch.cuda.is_available():
+        assert "2 passed" in done.stdout
+    else:
+        assert "1 passed, 1 skipped" in done.stdout
+        assert "CUDA is not available here (torch.cuda.is_available() is False)" in done.stdout
