@@ -34,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
         *("core", "lanes", "errormodel", "measure", "relations", "search", "timing", "corpus", "runreport"),
         *("faults", "known_bugs"),
     },
+    "gpurun": {"core", "lanes", "measure", "relations", "runreport"},
     "commands": set(),  # the top: anything
 }
 TOP_LEVEL = {"__init__", "__main__"}

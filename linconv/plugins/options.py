@@ -12,7 +12,7 @@ from hypothesis import settings
 from linconv.core import config as run_config
 from linconv.lanes.devices import device_unavailable_reason, parse_devices
 from linconv.lanes.flags import read_flags
-from linconv.lanes.modes import device_mode, modes_of
+from linconv.lanes.modes import device_mode, modes_of, parse_modes
 from linconv.plugins.session import SESSION
 from linconv.search.profiles import load_profile
 
@@ -27,6 +27,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("LINCONV_DEVICES", "all"),
         help="comma-separated devices to check (cpu, cuda, cuda:N, mps) or 'all' "
         "(cpu, plus cuda and mps, which skip with a reason when absent). Env: LINCONV_DEVICES. Default: all",
+    )
+    group.addoption(
+        "--modes",
+        default=os.environ.get("LINCONV_MODES", "all"),
+        help="comma-separated precision modes to check (linconv.lanes.modes: default, as-shipped, strict, "
+        "strict-no-cudnn, strict-cudnn-benchmark) or 'all'; a device is checked in the modes it has among them. "
+        "Env: LINCONV_MODES. Default: all",
     )
     group.addoption(
         "--dtypes",
@@ -81,6 +88,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config._linconv_devices = parse_devices(config.getoption("--devices"))  # type: ignore[attr-defined]
     except ValueError as exc:
         raise pytest.UsageError(f"--devices: {exc}") from None
+    try:
+        config._linconv_modes = parse_modes(config.getoption("--modes"))  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise pytest.UsageError(f"--modes: {exc}") from None
     if config.getoption("--inject-fault"):
         from linconv.faults import get_fault
 
@@ -114,7 +125,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for device in metafunc.config._linconv_devices:  # type: ignore[attr-defined]
         reason = device_unavailable_reason(device)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
-        for mode in modes_of(device):
+        for mode in (m for m in modes_of(device) if m in metafunc.config._linconv_modes):  # type: ignore[attr-defined]
             params.append(pytest.param(device, mode, id=f"{device}-{mode}", marks=marks))
     metafunc.parametrize(("device", "precision_mode"), params, indirect=["precision_mode"])
 
