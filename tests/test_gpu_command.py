@@ -159,3 +159,13 @@ def test_the_page_names_every_violation_and_every_missing_output(tmp_path):
     assert "0/1 harmful faults caught, 0/1 benign changes flagged" in text
     assert "No benchmark results were written." in text
     assert page_name("NVIDIA H200 NVL") == "nvidia-h200-nvl.md"
+
+
+def test_the_ci_script_is_the_same_command(tmp_path):
+    env = {**os.environ, "PYTHON": sys.executable}
+    script = ["bash", str(ROOT / ".ci" / "gpu")]
+    planned = subprocess.run([*script, "--plan"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert planned.returncode == 0 and "--modes strict-cudnn-benchmark" in planned.stdout
+    if not torch.cuda.is_available():
+        refused = subprocess.run(script, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and refused.stderr.startswith("gpu: --device cuda: CUDA is not available")
