@@ -151,7 +151,9 @@ def plan(
 
 
 def _environment(root: Path, threads: int) -> dict[str, str]:
-    env = dict(os.environ)
+    # each stage is a session of its own: an inherited PYTEST_XDIST_WORKER (this command run from a
+    # pytest-xdist worker) would make pytest-benchmark switch itself off
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST"))}
     env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
     env["PYTHONHASHSEED"] = "0"
     env["OMP_NUM_THREADS"] = str(threads)
