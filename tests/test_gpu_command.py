@@ -144,14 +144,16 @@ def test_the_page_names_every_violation_and_every_missing_output(tmp_path):
     ]
     errors = [ErrorRow("[8,512,4,4] -> 5", "full_kernel", "conv2d", ("conv",), {"as-shipped": 3e-4, "strict": 6e-8})]
     run = GpuRun("cuda", "python -m linconv gpu", 480.0, 300.0, {"device": "NVIDIA H200"}, errors, stages)
+    run.problems = ["the TF32 vs IEEE measurement raised RuntimeError: CUDA error"]
     found = violations(run)
     assert [(v.source, v.what) for v in found] == [
+        ("probe", "the TF32 vs IEEE measurement raised RuntimeError: CUDA error"),
         ("properties-strict", "stage did not complete cleanly"),  # no report.json
         ("properties-strict", "properties.test_cross_device::test_cpu_and_accelerator_agree[cuda-strict-pointwise]"),
         ("properties-as-shipped", "stage did not complete cleanly"),
         ("fault benchmark", "half_accumulated_in_half: harmful fault not caught"),
     ]
-    assert "stopped at its deadline after 12 s; did not write report.json, junit.xml" in found[2].detail
+    assert "stopped at its deadline after 12 s; did not write report.json, junit.xml" in found[3].detail
     text = render(run)
     assert text.startswith("# linconv on NVIDIA H200")
     assert "| [8,512,4,4] -> 5 | full_kernel | conv2d | conv | 3.00e-04 | 6.00e-08 | 5e+03 |" in text

@@ -128,7 +128,12 @@ def _run(args: argparse.Namespace, groups: list, work: Path) -> int:
     deadline = started + args.budget_s
     print(f"gpu: probing {args.device} ...", flush=True)
     info = versions(args.device)
-    errors = error_table(args.device)
+    problems = []
+    try:
+        errors = error_table(args.device)
+    except Exception as exc:  # the stages and the page still run; the page names what failed
+        errors = []
+        problems.append(f"the TF32 vs IEEE measurement raised {type(exc).__name__}: {exc}")
     results = []
     nominal = [CHECKS_S, BENCHMARKS_S]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -145,6 +150,7 @@ def _run(args: argparse.Namespace, groups: list, work: Path) -> int:
         " ".join(["python -m linconv gpu", *sys.argv[2:]]) if sys.argv[1:2] == ["gpu"] else "python -m linconv gpu"
     )
     record = GpuRun(args.device, command, args.budget_s, time.perf_counter() - started, info, errors, results)
+    record.problems = problems
     found = violations(record)
     page = args.doc_dir / _page_name(args.device)
     record.wall_s = time.perf_counter() - started

@@ -37,6 +37,7 @@ class GpuRun:
     versions: dict[str, str]
     errors: list[ErrorRow]
     stages: list[StageResult]
+    problems: list[str] = field(default_factory=list)  # what went wrong outside the stages (the probe)
     created: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     )
@@ -123,7 +124,7 @@ def _json(path: Path | None) -> Any:
 def violations(run: GpuRun) -> list[Violation]:
     """Everything that went wrong: failed tests of each mode, violated tallies, failing regression
     cases, unexpected fault outcomes, and stages that failed or were stopped."""
-    found = []
+    found = [Violation("probe", problem, "") for problem in run.problems]
     for result in run.stages:
         # exit 1 with every output written: failures the outputs list (below); anything else is the stage's own
         if result.timed_out or result.returncode not in (0, 1) or result.missing:
