@@ -3,7 +3,7 @@ one verdict (docs/gating.md).
 
 The candidate fails the gate when it has
 
-- a property violation the baseline did not have (per relation, device and dtype), unless it is
+- a property violation the baseline did not have (per relation, device, precision mode and dtype), unless it is
   on the inputs of a known upstream bug present in the baseline;
 - a known upstream bug that reproduces in the candidate and not in the baseline;
 - a regression case that fails (or is a known bug, xfail) where it passed under the baseline;
