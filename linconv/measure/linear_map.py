@@ -6,6 +6,10 @@ relation's reference formulation in float64 on the CPU, on the values and on the
 values. Every formulation's output and every compared gradient goes through
 :func:`linconv.measure.compare.compare`; the exact lane (integer values whose sums are exact)
 demands equality.
+
+The tensors are the case's own (built from its seed), or supplied: a real layer's weights and the
+activation it received (``tensors=``, linconv.models). The case then describes them (geometry,
+dtype, layout, device) and the same reference, error model and compare apply.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any, Protocol
 
 import torch
 
-from linconv.core.cases import Case, Params
+from linconv.core.cases import Case, CaseTensors, Params
 from linconv.core.geometry import ConvGeometry
 from linconv.errormodel import bound, exactly_representable_below, formulation_precision, underflow_scale
 from linconv.errormodel.partial_sums import storage_partial_sums
@@ -88,27 +92,78 @@ def _workload(fn: Formulation, x: torch.Tensor, params: Params, grads: tuple[str
     return Workload(run, forward, backward if grads else None)
 
 
+def _references(reference: Formulation, case: Case, t: CaseTensors, grads: tuple[str, ...]) -> tuple:
+    """The float64 reference and magnitudes ``|W| (*) |x| + |b|`` (forward, and backward where
+    gradients are compared), on the CPU, from contiguous copies."""
+    g, params = case.geometry, t.params
+    ref_y, xl, p = _forward(reference, t.x, params, grads, g, float64_cpu)
+    mag_y, mag_xl, mag_p = _forward(reference, t.x, params, grads, g, _absfloat64_cpu)
+    upstream = None
+    ref_grads: dict[str, torch.Tensor | None] = {}
+    mag_grads: dict[str, torch.Tensor | None] = {}
+    if grads:
+        upstream = case.upstream(ref_y.shape)
+        ref_grads = _backward(ref_y, xl, p, grads, float64_cpu(upstream))
+        mag_grads = _backward(mag_y, mag_xl, mag_p, grads, _absfloat64_cpu(upstream))
+    return ref_y.detach(), mag_y.detach(), upstream, ref_grads, mag_grads
+
+
+def _supplied(case: Case, tensors: CaseTensors) -> CaseTensors:
+    """``tensors``, once their shapes, dtype and device are found to be the ones ``case`` describes."""
+    g, head = case.geometry, case.head_features
+    expected = {
+        "x": g.input_shape,
+        "weight": g.weight_shape,
+        "bias": (g.out_channels,) if g.bias else None,
+        "head_weight": (head, g.out_features) if head else None,
+        "head_bias": (head,) if head else None,
+    }
+    for name, shape in expected.items():
+        t = getattr(tensors, name)
+        if name == "head_bias" and t is None:
+            continue  # a Linear without bias
+        got = None if t is None else tuple(t.shape)
+        if got != shape:
+            raise ValueError(f"supplied tensor {name} must have shape {shape} for case {case.describe()}, got {got}")
+        if t is not None and (t.dtype != case.torch_dtype or t.device != torch.device(case.device)):
+            raise ValueError(
+                f"supplied tensor {name} must be {case.dtype} on {case.device}, got {t.dtype} on {t.device}"
+            )
+    return tensors
+
+
 def measure_linear_map(
-    relation: LinearMapRelation, case: Case, *, observer: Observer | None = None, keep_outputs: bool = False
+    relation: LinearMapRelation,
+    case: Case,
+    *,
+    observer: Observer | None = None,
+    keep_outputs: bool = False,
+    tensors: CaseTensors | None = None,
+    backward: bool = True,
+    references: dict | None = None,
 ) -> RelationResult:
     """Measure every formulation of ``relation`` on ``case`` against the float64 reference.
 
     ``keep_outputs`` stores each formulation's forward output and its bound (float64, CPU) in
-    ``RelationResult.outputs``, for comparisons across devices."""
+    ``RelationResult.outputs``, for comparisons across devices. ``tensors`` replaces the tensors
+    the case builds from its seed (a real layer's; their shapes must be the case's);
+    ``backward=False`` compares the forward output only. ``references``, a dict shared by the
+    relations measured on the same ``tensors``, keeps each reference formulation's float64 results
+    so that relations with the same reference compute them once (a real layer's are costly)."""
     g = case.geometry
-    t = case.build()
+    t = case.build() if tensors is None else _supplied(case, tensors)
     params = t.params
     present = params.as_dict()
-    grads = tuple(n for n in relation.grads if n == "x" or present.get(n) is not None)
+    grads = tuple(n for n in relation.grads if n == "x" or present.get(n) is not None) if backward else ()
     reductions = relation.reduction_lengths(case)
 
-    ref_y, xl, p = _forward(relation.reference, t.x, params, grads, g, float64_cpu)
-    upstream = case.upstream(ref_y.shape)
-    ref_grads = _backward(ref_y, xl, p, grads, float64_cpu(upstream))
-    ref_out = ref_y.detach()
-    mag_y, xl, p = _forward(relation.reference, t.x, params, grads, g, _absfloat64_cpu)
-    mag_grads = _backward(mag_y, xl, p, grads, _absfloat64_cpu(upstream))
-    mag_out = mag_y.detach()
+    key = (relation.reference, grads)
+    if references is not None and key in references:
+        ref_out, mag_out, upstream, ref_grads, mag_grads = references[key]
+    else:
+        ref_out, mag_out, upstream, ref_grads, mag_grads = _references(relation.reference, case, t, grads)
+        if references is not None:
+            references[key] = (ref_out, mag_out, upstream, ref_grads, mag_grads)
 
     limit = exactly_representable_below(case.torch_dtype)
     integer_lane = case.values == "integer"

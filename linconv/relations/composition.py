@@ -39,6 +39,9 @@ def fused_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
     return F.linear(x.flatten(1), weight, bias)
 
 
+_FUSED = FormulationSpec(fused_linear, ("matmul",), workspace=ConvGeometry.dense_numel, converts_per_call=True)
+
+
 def relu_effect(case: Case) -> float:
     """How far (relative to the largest output) the ReLU moves the map, in float64."""
     t = case.build()
@@ -56,7 +59,7 @@ COMPOSITION = register(
         strategy=composition_cases,
         formulations={
             "conv_then_linear": FormulationSpec(conv_then_linear, ("conv", "matmul"), partial_sums="slow_conv"),
-            "fused_linear": FormulationSpec(fused_linear, ("matmul",)),
+            "fused_linear": _FUSED,
         },
         reference=conv_then_linear,
         grads=("x", "weight", "bias", "head_weight", "head_bias"),
@@ -83,7 +86,7 @@ COMPOSITION_WITH_ACTIVATION = register(
         name="composition_with_activation",
         statement="negative control: with a ReLU between conv and Linear, the fused Linear does NOT match",
         strategy=_control_cases,
-        formulations={"fused_linear": FormulationSpec(fused_linear, ("matmul",))},
+        formulations={"fused_linear": _FUSED},
         reference=conv_relu_linear,
         reductions=composition_reductions,
         negative_control=NegativeControl(effect=relu_effect, min_effect=RELU_EFFECT, decisive=("output",)),

@@ -66,13 +66,15 @@ def converted_fused(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor
     return converters.fuse_linear_after_conv(conv_module(p, g), head, tuple(g.size))(x.flatten(1))
 
 
-def _converter(name, statement, fn, reference, strategy, reductions, *conditions) -> Relation:
+def _converter(name, statement, fn, reference, strategy, reductions, *conditions, workspace=None) -> Relation:
     return register(
         Relation(
             name=name,
             statement=statement,
             strategy=strategy,
-            formulations={"converted_linear": FormulationSpec(fn, _MATMUL)},
+            formulations={
+                "converted_linear": FormulationSpec(fn, _MATMUL, workspace=workspace, converts_per_call=True)
+            },
             reference=reference,
             grads=("x",),
             reductions=reductions,
@@ -111,6 +113,7 @@ _converter(
     general_cases,
     conv_reductions,
     NO_HEAD,
+    workspace=ConvGeometry.dense_numel,
 )
 _converter(
     "converted_fused",
@@ -120,4 +123,5 @@ _converter(
     composition_cases,
     composition_reductions,
     HEAD,
+    workspace=ConvGeometry.dense_numel,
 )

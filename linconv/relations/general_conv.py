@@ -4,6 +4,8 @@ on the flattened input."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -16,7 +18,7 @@ from linconv.relations.record import FormulationSpec, Relation
 from linconv.relations.registry import register
 from strategies import general_cases
 
-__all__ = ["GENERAL_CONV", "dense_linear", "unfold_matmul"]
+__all__ = ["GENERAL_CONV", "dense_linear", "unfold_matmul", "unfold_numel"]
 
 
 def unfold_matmul(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
@@ -28,6 +30,11 @@ def unfold_matmul(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
     w = p.weight.reshape(g.groups, g.out_per_group, g.reduction_length())
     y = torch.matmul(w, cols).reshape(n, g.out_channels, out_h, out_w)
     return y if p.bias is None else y + p.bias.view(1, -1, 1, 1)
+
+
+def unfold_numel(g: ConvGeometry) -> int:
+    """Elements of the im2col columns: every receptive field of every output position."""
+    return g.batch * g.in_channels * g.taps * math.prod(g.output_size())
 
 
 def dense_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
@@ -45,8 +52,14 @@ GENERAL_CONV = register(
         strategy=general_cases,
         formulations={
             "conv2d": FormulationSpec(conv, ("conv",), partial_sums="slow_conv"),
-            "unfold_matmul": FormulationSpec(unfold_matmul, ("matmul",), partial_sums="fold"),
-            "dense_linear": FormulationSpec(dense_linear, ("matmul",), storage_accumulation=("weight",)),
+            "unfold_matmul": FormulationSpec(unfold_matmul, ("matmul",), partial_sums="fold", workspace=unfold_numel),
+            "dense_linear": FormulationSpec(
+                dense_linear,
+                ("matmul",),
+                storage_accumulation=("weight",),
+                workspace=ConvGeometry.dense_numel,
+                converts_per_call=True,
+            ),
         },
         reference=conv,
         grads=("x", "weight", "bias"),

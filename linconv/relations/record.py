@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from linconv.core.cases import Case
+from linconv.core.cases import Case, CaseTensors
 from linconv.core.geometry import ConvGeometry
 from linconv.measure import Observer, RelationResult, RelationViolation, measure_linear_map
 
@@ -36,6 +36,14 @@ class FormulationSpec:
     # a linconv.errormodel.partial_sums rule ("fold", "slow_conv"): backward kernels that add
     # partial sums in the storage dtype for float16/bfloat16 on the CPU
     partial_sums: str = ""
+    # elements of the largest tensor it builds beyond the case's own (a dense matrix, im2col
+    # columns) for a geometry: the strategies keep drawn cases within the size budget, but a real
+    # layer (linconv.models) can be far larger, and there a formulation over budget is skipped
+    workspace: Callable[[ConvGeometry], int] | None = None
+    # it builds its weight from the source's parameters on every call (a dense matrix, a fused
+    # weight, a converter): its time includes that conversion, so the model check reports it
+    # but does not rank it against formulations that only apply their weight
+    converts_per_call: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,33 @@ class Relation:
         if why:
             raise ValueError(f"relation {self.name!r} does not apply to case {case.to_json()}: {why}")
         return self.kind.run(self, case, observer=observer, keep_outputs=keep_outputs)
+
+    @property
+    def measures_supplied_tensors(self) -> bool:
+        """Whether :meth:`run_on` can measure given tensors: a linear map's formulations can."""
+        return self.kind is LINEAR_MAP
+
+    def run_on(
+        self,
+        case: Case,
+        tensors: CaseTensors,
+        *,
+        observer: Observer | None = None,
+        backward: bool = True,
+        references: dict | None = None,
+    ) -> RelationResult:
+        """Measure ``tensors`` (a real layer's weights and the activation it received, described
+        by ``case``) instead of the tensors the case builds from its seed: the same reference, error
+        model and compare. ``backward=False`` compares the forward output only; ``references`` (one
+        dict per set of tensors) shares float64 references between relations."""
+        if not self.measures_supplied_tensors:
+            raise ValueError(f"relation {self.name!r} ({self.kind.name}) cannot measure supplied tensors")
+        why = self.applies_to(case)
+        if why:
+            raise ValueError(f"relation {self.name!r} does not apply to case {case.describe()}: {why}")
+        return measure_linear_map(
+            self, case, observer=observer, tensors=tensors, backward=backward, references=references
+        )
 
     def holds(self, result: RelationResult) -> bool:
         """The verdict: every comparison within bound, or for a negative control, the control fired."""
