@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # name -> module under linconv.commands; listed here so --help shows them in this order
-COMMANDS = ("calibrate", "report", "regressions", "faults", "gate", "gpu")
+COMMANDS = ("calibrate", "report", "regressions", "faults", "gate", "gpu", "model")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,12 +29,15 @@ ALLOWED: dict[str, set[str]] = {
     "runreport": {"core", "lanes", "timing", "relations"},
     "gate": {"core", "runreport", "timing"},
     "faults": {"core", "errormodel", "measure", "relations", "search", "converters"},
+    "testing": {"core", "lanes", "errormodel", "measure"},
+    "models": {"core", "lanes", "errormodel", "measure", "relations", "timing", "corpus", "runreport"},
     "calibration": {"core", "errormodel", "relations", "search"},
     "plugins": {
         *("core", "lanes", "errormodel", "measure", "relations", "search", "timing", "corpus", "runreport"),
         *("faults", "known_bugs"),
     },
     "gpurun": {"core", "lanes", "measure", "relations", "runreport"},
+    "pytest_plugin": {"core", "lanes", "testing"},  # the users' plugin: never the suite's plugins
     "commands": set(),  # the top: anything
 }
 TOP_LEVEL = {"__init__", "__main__"}
