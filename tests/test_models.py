@@ -21,9 +21,9 @@ from linconv.faults import get_fault
 from linconv.models.builtin import HEADS
 from linconv.models.capture import capture_calls
 from linconv.models.check import applicable, check_model
-from linconv.models.layers import targets
-from linconv.models.report import build_model_report, render_markdown
+from linconv.models.layers import _DESCRIBES_TRANSPOSED, targets
 from linconv.models.load import ModelError, build_model, make_input
+from linconv.models.report import build_model_report, render_markdown
 from linconv.models.zoo import conv_linear_head, conv_relu_linear_head
 from linconv.relations import FormulationSpec, registered, relations
 from linconv.relations.pointwise import POINTWISE
@@ -174,6 +174,18 @@ def test_a_pair_is_checked_by_the_relations_of_a_conv_with_a_linear_after_it():
     assert not failures
 
 
+def test_a_transposed_conv_is_a_case_once_a_geometry_can_describe_it():
+    model = nn.Sequential(nn.ConvTranspose2d(4, 3, 2, stride=2), nn.Conv2d(3, 2, 1))
+    found, unsupported = targets(capture_calls(model, torch.randn(1, 4, 3, 3))[0])
+    if _DESCRIBES_TRANSPOSED:
+        assert [t.case.geometry.transposed for t in found] == [True, False] and not unsupported
+    else:
+        assert [t.name for t in found] == ["1"]
+        assert [(u.name, u.why) for u in unsupported] == [
+            ("0", "ConvTranspose2d: a case cannot describe a transposed convolution yet")
+        ]
+
+
 # --- the registry decides --------------------------------------------------------------------
 
 
@@ -206,6 +218,25 @@ def test_a_formulation_over_the_size_budget_is_skipped_and_said_so():
 
 
 # --- violations: exit 1, the layer kept --------------------------------------------------------
+
+
+def _crash(x, p, g):
+    raise RuntimeError("boom: a kernel that fails at this size")
+
+
+def test_a_formulation_that_crashes_on_a_layer_is_an_error_not_a_pass():
+    crashing = dataclasses.replace(
+        POINTWISE,
+        name="toy_crash",
+        statement="a toy that crashes",
+        property_module="",
+        formulations={**POINTWISE.formulations, "crash": FormulationSpec(_crash, ("conv",))},
+    )
+    with registered(crashing):
+        summary, _ = check_model(nn.Conv2d(3, 4, 1), torch.randn(1, 3, 4, 4), timed=False)
+    (row,) = [r for r in summary["layers"][0]["relations"] if r["relation"] == "toy_crash"]
+    assert row["holds"] is False and row["error"] == "RuntimeError: boom: a kernel that fails at this size"
+    assert summary["totals"]["violations"] == 1
 
 
 def _wrong(x, p, g):

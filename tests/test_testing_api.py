@@ -165,17 +165,26 @@ def _pytest(directory: Path, *args: str, env_extra: dict[str, str] | None = None
     )
 
 
+def readme_example() -> str:
+    """The ten-line example of a user's test in the README."""
+    section = (ROOT / "README.md").read_text().split("## Your own tests", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
 def test_the_plugin_gives_a_users_suite_its_fixtures_summary_and_report(tmp_path):
     (tmp_path / "test_user.py").write_text(USER_TEST)
+    (tmp_path / "test_readme.py").write_text(readme_example())
     proc = _pytest(tmp_path, "-q", "--linconv-devices", "cpu,cuda", "--linconv-report", "checks.json", "-rs")
     out = proc.stdout
     assert proc.returncode == 1, out + proc.stderr
-    assert re.search(r"1 failed, 1 passed, 1 skipped|1 failed, 2 passed", out), out  # cuda skipped where absent
+    assert re.search(r"1 failed, 2 passed, 1 skipped|1 failed, 3 passed", out), out  # cuda skipped where absent
     assert "shape (3,) differs from the reference's (1, 3)" in out
     assert "linconv checks" in out and "worst error/bound inf (test_user.py::test_squeeze_is_not" in out
     checks = json.loads((tmp_path / "checks.json").read_text())["checks"]
     passed = [c for c in checks if c["test"].startswith("test_user.py::test_conv_head_is_a_linear[cpu]")]
     assert len(passed) == 2 and all(0 <= c["ratio"] < 1 for c in passed)
+    readme = [c for c in checks if c["test"] == "test_readme.py::test_my_conv_head_is_a_linear"]
+    assert [c["reduction_length"] for c in readme] == [25_088, 25_088]  # the README's "K = 25,088"
 
 
 def test_the_plugin_loads_beside_the_verification_suites_plugins(tmp_path):

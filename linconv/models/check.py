@@ -32,8 +32,9 @@ __all__ = ["DEFAULT_MAX_NUMEL", "TIMING_BUDGET_S", "applicable", "check_model", 
 
 # Most elements of the largest tensor a formulation may build (the dense matrix of a conv, the
 # im2col columns): 2**24 float32 values are 64 MiB. Every im2col of the built-in models at batch 1
-# fits (the largest, efficientnet_b0's first depthwise conv, is 1.1M); no dense matrix of theirs
-# does (the smallest, a 1x1 squeeze-excite conv on 1x1, does: it is a [O, C] matrix).
+# fits (the largest, convnext_tiny's first 7x7 depthwise conv, is 96 * 49 * 56 * 56 = 14.8M); the
+# dense matrix of a conv on a feature map does not (resnet18's smallest, layer4's 1x1 downsample,
+# is 25,088 x 50,176 = 1.26G), while a squeeze-excite 1x1 conv on 1x1 (an [O, C] matrix) does.
 DEFAULT_MAX_NUMEL = 2**24
 # Per formulation and layer: calls until this much time has passed (at least MIN_CALLS, at most
 # MAX_CALLS), after one warm-up call; the median counts. Enough to rank formulations that differ
@@ -133,9 +134,14 @@ def check_target(
         }
         if measured is not None:
             started = time.perf_counter()
-            result = measured.run_on(
-                target.case, target.tensors, observer=observer, backward=False, references=references
-            )
+            try:
+                result = measured.run_on(
+                    target.case, target.tensors, observer=observer, backward=False, references=references
+                )
+            except Exception as exc:  # a formulation that crashes on a real layer: not a pass
+                row.update(holds=False, worst_ratio="inf", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+                rows.append(row)
+                continue
             row["check_s"] = time.perf_counter() - started
             for c in result.comparisons:
                 entry = _comparison(c)

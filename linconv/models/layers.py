@@ -1,7 +1,7 @@
 """What each recorded call is, as cases the relations know: the geometry, dtype, layout and device
 of the layer, and its real tensors.
 
-- a ConvNd call is its own geometry;
+- a ConvNd call is its own geometry (a ConvTransposeNd too, once ConvGeometry has ``transposed``);
 - a Linear call on ``[N, *S, C]`` is a 1x1 ``Conv2d(C, O)`` on the same values seen as NCHW
   (``S`` as the spatial size: ``()`` -> 1x1, ``(L,)`` -> Lx1, ``(H, W)``, more axes folded into
   the first): the NHWC activation a Linear reads *is* a channels_last NCHW tensor, so no copy;
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from linconv.core.cases import DTYPES, Case, CaseTensors
 from linconv.core.geometry import ConvGeometry
-from linconv.models.capture import CONV_TYPES, LINEAR_TYPES, LayerCall
+from linconv.models.capture import CONV_TYPES, LINEAR_TYPES, TRANSPOSED_TYPES, LayerCall
 
 __all__ = ["Target", "Unsupported", "layout", "targets"]
 
@@ -84,8 +84,17 @@ def _no_target(batch: int, device: torch.device) -> torch.Tensor:
     return torch.zeros(batch, dtype=torch.long, device=device)
 
 
+# ConvGeometry describes a transposed conv once it has these fields (the ConvTranspose relations):
+# until then a ConvTranspose call is reported as not checked.
+_TRANSPOSED_FIELDS = {"transposed", "output_padding"}
+_DESCRIBES_TRANSPOSED = _TRANSPOSED_FIELDS <= set(ConvGeometry.__dataclass_fields__)
+
+
 def _conv_geometry(call: LayerCall, x: torch.Tensor) -> ConvGeometry:
     m = call.module
+    extra = {}
+    if isinstance(m, TRANSPOSED_TYPES):
+        extra = {"transposed": True, "output_padding": tuple(m.output_padding)}
     return ConvGeometry(
         batch=x.shape[0],
         in_channels=m.in_channels,
@@ -98,6 +107,7 @@ def _conv_geometry(call: LayerCall, x: torch.Tensor) -> ConvGeometry:
         groups=m.groups,
         padding_mode=m.padding_mode,
         bias=m.bias is not None,
+        **extra,
     )
 
 
@@ -184,8 +194,8 @@ def _pair_target(conv: LayerCall, linear: LayerCall) -> Target:
 
 
 def _why_not(call: LayerCall) -> str:
-    if not isinstance(call.module, CONV_TYPES + LINEAR_TYPES):
-        return f"{call.type_name}: no relation describes a transposed convolution yet"
+    if isinstance(call.module, TRANSPOSED_TYPES) and not _DESCRIBES_TRANSPOSED:
+        return f"{call.type_name}: a case cannot describe a transposed convolution yet"
     if call.x.dtype not in _DTYPE_NAMES:
         return f"input dtype {call.x.dtype} is not one of {tuple(DTYPES)}"
     weight = call.module.weight
@@ -205,7 +215,7 @@ def targets(calls: list[LayerCall]) -> tuple[list[Target], list[Unsupported]]:
             unsupported.append(Unsupported(call.name, call.type_name, why))
             continue
         try:
-            if isinstance(call.module, CONV_TYPES):
+            if isinstance(call.module, CONV_TYPES + TRANSPOSED_TYPES):
                 found.append(_conv_target(call))
             else:
                 found.append(_linear_target(call))

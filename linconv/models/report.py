@@ -82,7 +82,9 @@ def _times(row: dict[str, Any]) -> str:
 
 def _worst(row: dict[str, Any]) -> str:
     if "holds" not in row:
-        return "not measured"
+        return "skipped (size budget)"
+    if row.get("error"):
+        return f"**ERROR: {row['error']}**"
     text = fmt_ratio(row["worst_ratio"])
     return text if row["holds"] else f"**{text} VIOLATED**"
 
