@@ -28,7 +28,9 @@ from linconv.models.layers import Target, targets
 from linconv.relations import Relation, relations
 from linconv.timing import quantiles, synchronized_clock, timing_threads
 
-__all__ = ["DEFAULT_MAX_NUMEL", "TIMING_BUDGET_S", "applicable", "check_model", "check_target", "time_call"]
+__all__ = ["DEFAULT_MAX_NUMEL", "ROUND_BUDGET_S", "applicable", "check_model", "check_target", "time_calls"]
+
+_AS_RUN = "as run"
 
 # Most elements of the largest tensor a formulation may build (the dense matrix of a conv, the
 # im2col columns): 2**24 float32 values are 64 MiB. Every im2col of the built-in models at batch 1
@@ -36,25 +38,33 @@ __all__ = ["DEFAULT_MAX_NUMEL", "TIMING_BUDGET_S", "applicable", "check_model", 
 # dense matrix of a conv on a feature map does not (resnet18's smallest, layer4's 1x1 downsample,
 # is 25,088 x 50,176 = 1.26G), while a squeeze-excite 1x1 conv on 1x1 (an [O, C] matrix) does.
 DEFAULT_MAX_NUMEL = 2**24
-# Per formulation and layer: calls until this much time has passed (at least MIN_CALLS, at most
-# MAX_CALLS), after one warm-up call; the median counts. Enough to rank formulations that differ
-# by more than ~10% on a quiet machine, cheap enough for resnet18 in well under a minute.
-TIMING_BUDGET_S = 0.05
-MIN_CALLS = 5
-MAX_CALLS = 25
+# Per layer, the layer as run and every timed formulation are called in interleaved rounds (one
+# call of each per round, after one warm-up call of each) until ROUND_BUDGET_S per callable has
+# passed (at least MIN_ROUNDS, at most MAX_ROUNDS); each one's median counts. Interleaving puts a
+# burst of load from elsewhere on every side of a ratio alike: timed one after the other, the same
+# kernel (the layer as run vs the conv2d formulation) measured 0.04x to 29x itself on a 2-core
+# machine shared with other jobs (docs/models.md, "Timing").
+ROUND_BUDGET_S = 0.05
+MIN_ROUNDS = 5
+MAX_ROUNDS = 25
 
 
-def time_call(fn: Callable[[], object], *, threads: int) -> float:
-    """Median seconds of ``fn()`` (no autograd) on ``threads`` intra-op threads, synchronising the device."""
+def time_calls(fns: Mapping[Any, Callable[[], object]], *, threads: int) -> dict[Any, float]:
+    """Median seconds of each ``fn()`` (no autograd) on ``threads`` intra-op threads, synchronising
+    the device, called in interleaved rounds."""
+    samples: dict[Any, list[float]] = {key: [] for key in fns}
     with torch.no_grad(), set_torch_threads(threads):
-        fn()
-        times: list[float] = []
-        start = synchronized_clock()
-        while len(times) < MIN_CALLS or (synchronized_clock() - start < TIMING_BUDGET_S and len(times) < MAX_CALLS):
-            t0 = synchronized_clock()
+        for fn in fns.values():
             fn()
-            times.append(synchronized_clock() - t0)
-    return quantiles(times)[1]
+        start, rounds = synchronized_clock(), 0
+        budget = ROUND_BUDGET_S * len(fns)
+        while rounds < MIN_ROUNDS or (synchronized_clock() - start < budget and rounds < MAX_ROUNDS):
+            for key, fn in fns.items():
+                t0 = synchronized_clock()
+                fn()
+                samples[key].append(synchronized_clock() - t0)
+            rounds += 1
+    return {key: quantiles(times)[1] for key, times in samples.items()}
 
 
 def applicable(target: Target, overrides: Mapping[str, Relation] | None = None) -> tuple[list[Relation], list[str]]:
@@ -108,19 +118,16 @@ def check_target(
     threads = timing_threads() if threads is None else threads
     chosen, reasons = applicable(target, overrides)
     by_name = {r.name: r for r in chosen}
-    seconds: dict[tuple[str, str], float] = {}
-    by_function: dict[object, float] = {}  # one formulation function shared by relations is timed once
-    references: dict = {}  # and their shared float64 reference computed once
+    to_time: dict[object, Callable[[], object]] = {_AS_RUN: target.as_run}
+    timed_as: dict[tuple[str, str], object] = {}  # (relation, formulation) -> its function
+    references: dict = {}  # relations with the same reference share its float64 results
 
     def observer(relation: str, formulation: str, case: object, work: Workload) -> object:
-        out = work()
         spec = by_name[relation].formulations[formulation]
-        if timed and not spec.converts_per_call:  # its time would be mostly the conversion: not ranked, not timed
-            fn = spec.fn
-            if fn not in by_function:
-                by_function[fn] = time_call(work.forward, threads=threads)
-            seconds[(relation, formulation)] = by_function[fn]
-        return out
+        if timed and not spec.converts_per_call:  # its time would be mostly the conversion: not timed
+            to_time.setdefault(spec.fn, work.forward)  # one function shared by relations is timed once
+            timed_as[(relation, formulation)] = spec.fn
+        return work()
 
     rows, failed = [], []
     for relation in chosen:
@@ -145,7 +152,6 @@ def check_target(
             row["check_s"] = time.perf_counter() - started
             for c in result.comparisons:
                 entry = _comparison(c)
-                entry["seconds"] = seconds.get((relation.name, c.formulation))
                 entry["converts_per_call"] = measured.formulations[c.formulation].converts_per_call
                 row["formulations"][c.formulation] = entry
             row["holds"] = relation.holds(result)
@@ -155,6 +161,10 @@ def check_target(
             if not row["holds"]:
                 failed.append((relation, result))
         rows.append(row)
+    seconds = time_calls(to_time, threads=threads) if timed else {}
+    for row in rows:
+        for name, entry in row["formulations"].items():
+            entry["seconds"] = seconds.get(timed_as.get((row["relation"], name)))
     layer: dict[str, Any] = {
         "name": target.name,
         "kind": target.kind,
@@ -163,7 +173,7 @@ def check_target(
         "case": target.case.to_dict(),
         "relations": rows,
         "not_applicable": reasons if not chosen else [],
-        "as_run_s": time_call(target.as_run, threads=threads) if timed else None,
+        "as_run_s": seconds.get(_AS_RUN),
     }
     layer.update(_fastest(layer))
     return layer, failed

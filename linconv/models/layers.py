@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from linconv.core.cases import DTYPES, Case, CaseTensors
 from linconv.core.geometry import ConvGeometry
-from linconv.models.capture import CONV_TYPES, LINEAR_TYPES, TRANSPOSED_TYPES, LayerCall
+from linconv.models.capture import CONV_TYPES, TRANSPOSED_TYPES, LayerCall
 
 __all__ = ["Target", "Unsupported", "layout", "targets"]
 
