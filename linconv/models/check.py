@@ -161,7 +161,12 @@ def check_target(
             if not row["holds"]:
                 failed.append((relation, result))
         rows.append(row)
-    seconds = time_calls(to_time, threads=threads) if timed else {}
+    seconds: dict[Any, float] = {}
+    timing_error = ""
+    try:
+        seconds = time_calls(to_time, threads=threads) if timed else {}
+    except Exception as exc:  # timing never decides pass/fail: say why there are no times
+        timing_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     for row in rows:
         for name, entry in row["formulations"].items():
             entry["seconds"] = seconds.get(timed_as.get((row["relation"], name)))
@@ -175,6 +180,8 @@ def check_target(
         "not_applicable": reasons if not chosen else [],
         "as_run_s": seconds.get(_AS_RUN),
     }
+    if timing_error:
+        layer["timing_error"] = timing_error
     layer.update(_fastest(layer))
     return layer, failed
 
