@@ -12,7 +12,9 @@ from __future__ import annotations
 import sys
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.utils.benchmark import Timer
 
 from linconv.converters import conv1x1_to_linear, full_kernel_conv_to_linear, fuse_linear_after_conv
 from linconv.testing import assert_same_map, assert_within_bound, magnitude, reduction_length
@@ -71,6 +73,21 @@ def main() -> int:
     pair, with_relu = nn.Sequential(conv, nn.Flatten(), fc), nn.Sequential(conv, nn.ReLU(), nn.Flatten(), fc)
     print(f"conv + Linear, nothing between, vs one fused Linear: {same_map(pair, fused, x)}")
     print(f"conv + ReLU + Linear vs the fused Linear: {same_map(with_relu, fused, x)}")
+
+    # Is a kernel-covering conv head faster as a Linear? torch.utils.benchmark, one thread, batch 1.
+    torch.set_num_threads(1)
+    for c, o, k in ((512, 1000, 7), (2048, 10, 7)):
+        head = nn.Conv2d(c, o, k)
+        w, b = head.weight.detach().reshape(o, -1), head.bias.detach()
+        x = torch.randn(1, c, k, k)
+        with torch.no_grad():
+            as_conv = Timer("head(x)", globals={"head": head, "x": x}).blocked_autorange(min_run_time=1).median
+            as_linear = Timer("F.linear(x.flatten(1), w, b)", globals={"F": F, "x": x, "w": w, "b": b})
+            as_linear = as_linear.blocked_autorange(min_run_time=1).median
+        print(
+            f"Conv2d({c}, {o}, {k}) on [1, {c}, {k}, {k}]: conv {as_conv * 1e3:.3g} ms, as a Linear "
+            f"{as_linear * 1e3:.3g} ms ({as_conv / as_linear:.3g}x; torch {torch.__version__}, 1 thread)"
+        )
     return 0
 
 
