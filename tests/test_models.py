@@ -333,6 +333,8 @@ BAD = [
     (["model", "tiny_models:good", "--input-shape", "1,3,6,6", "--dtype", "int8"], "--dtype: dtype must be one of"),
     (["model", "tiny_models:good", "--input-shape", "1,3,6,6", "--inject-fault", "nope"], "--inject-fault:"),
     (["model", "tiny_models:good", "--builtin", "heads"], "give MODEL or --builtin, not both"),
+    (["model", "tiny_models:good", "--input-shape", "1,3,6,6", "--seed", "-1"], "--seed must be an int in [0, 2**63)"),
+    (["model", "tiny_models:good", "--input-shape", "1,3,6,6", "--max-numel", "0"], "--max-numel must be a positive"),
     (["model", "--builtin", "resnet1000"], "--builtin must be all, torchvision, heads or comma-separated names"),
 ]
 

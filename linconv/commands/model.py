@@ -105,6 +105,8 @@ def _check(args: argparse.Namespace, spec: str, shape: tuple[int, ...], out: Pat
         raise ModelError(f"--device {args.device!r}: {reason}")
     if args.max_numel < 1:
         raise ModelError(f"--max-numel must be a positive int, got {args.max_numel}")
+    if not 0 <= args.seed < 2**63:
+        raise ModelError(f"--seed must be an int in [0, 2**63), got {args.seed}")
     overrides = _overrides(args.inject_fault)
     started = time.perf_counter()
     model = build_model(spec, dtype=args.dtype, device=args.device, seed=args.seed)
