@@ -34,7 +34,12 @@ import torch
 from torch import nn
 
 from linconv.errormodel import Precision, bound, precision_of
-from linconv.errormodel.rounding import input_unit_roundoff, underflow_scale
+from linconv.errormodel.rounding import (
+    half_accumulation,
+    input_unit_roundoff,
+    reduced_precision_partial_sums,
+    underflow_scale,
+)
 from linconv.measure import Comparison, compare, float64_cpu
 
 __all__ = ["Verdict", "assert_same_map", "assert_within_bound", "magnitude", "precision_for", "reduction_length"]
@@ -78,14 +83,29 @@ def _verdict(what: str, c: Comparison, k: int, dtype: torch.dtype) -> Verdict:
     return Verdict(what, c.ratio, c.error, c.bound, c.index, c.value, c.reference, k, name, c.problem)
 
 
-def precision_for(dtype: torch.dtype, device: str | torch.device = "cpu", *, scale: float = 1.0) -> Precision:
+def precision_for(
+    dtype: torch.dtype, device: str | torch.device = "cpu", *, scale: float = 1.0, reduction_length: int = 0
+) -> Precision:
     """The error-model parameters of a Conv/Linear result in ``dtype`` on ``device`` under the
-    precision flags in force (TF32 / bf16 input rounding of float32 conv and matmul included)."""
+    precision flags in force, as the suite's formulations get them (errormodel.rounding): TF32 /
+    bf16 input rounding of float32 conv and matmul, and, given ``reduction_length``, the partial
+    sums a half-precision cuBLAS GEMM may add in its output dtype (or a float16 accumulation)."""
     device_type = torch.device(device).type
+    ops = ("conv", "matmul")
     rounding = 0.0
     if dtype == torch.float32 and device_type in ("cpu", "cuda", "mps"):
-        rounding = max(input_unit_roundoff(device_type, op) for op in ("conv", "matmul"))
-    return precision_of(dtype, input_rounding=rounding, underflow_scale=max(1.0, scale))
+        rounding = max(input_unit_roundoff(device_type, op) for op in ops)
+    partial_sums, storage_accumulation = 0, False
+    if reduction_length and device_type == "cuda":
+        partial_sums = max(reduced_precision_partial_sums(device_type, op, dtype, reduction_length) for op in ops)
+        storage_accumulation = any(half_accumulation(device_type, op, dtype) for op in ops)
+    return precision_of(
+        dtype,
+        input_rounding=rounding,
+        storage_accumulation=storage_accumulation,
+        storage_partial_sums=partial_sums,
+        underflow_scale=max(1.0, scale),
+    )
 
 
 def _check_module(module: object, name: str) -> nn.Module:
@@ -194,7 +214,7 @@ def assert_within_bound(
     dtype = actual.dtype if dtype is None else dtype
     if not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
-    precision = precision_for(dtype, actual.device if device is None else device)
+    precision = precision_for(dtype, actual.device if device is None else device, reduction_length=reduction_length)
     mag = float64_cpu(magnitude)
     ref = float64_cpu(reference)
     if tuple(mag.shape) != tuple(ref.shape):
@@ -233,7 +253,8 @@ def assert_same_map(
     for name, module, inputs in (("module_a", module_a, x), ("module_b", module_b, x_b)):
         out = _run(module, inputs)
         k = reduction_length(module, inputs)
-        precision = precision_for(out.dtype, out.device, scale=underflow_scale([inputs, *module.parameters()]))
+        scale = underflow_scale([inputs, *module.parameters()])
+        precision = precision_for(out.dtype, out.device, scale=scale, reduction_length=k)
         mag = _run64(module, inputs, absolute=True, name=name)
         c = compare(name, "output", out, reference, magnitude=mag, reduction=k, precision=precision)
         verdicts.append(

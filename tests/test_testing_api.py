@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from linconv.converters import conv1x1_to_linear, full_kernel_conv_to_linear, fuse_linear_after_conv
-from linconv.testing import assert_same_map, assert_within_bound, magnitude, reduction_length
+from linconv.testing import assert_same_map, assert_within_bound, magnitude, precision_for, reduction_length
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,6 +111,14 @@ def test_within_bound_fails_on_one_dropped_term_and_names_it():
         off = conv(x) - conv.weight[:, -1].view(1, 32, 1, 1) * x[:, -1:]  # input channel 63 dropped
     with pytest.raises(AssertionError, match=r"actual: OUTSIDE the error bound: worst at index .*K=64, float32"):
         assert_within_bound(off, exact, magnitude=magnitude(conv, x), reduction_length=64)
+
+
+def test_the_bound_is_the_suites_for_the_device_half_precision_gemms_on_cuda_included():
+    """As the properties' formulations get it (errormodel.rounding): on CUDA a float16 GEMM may add
+    split-K partial sums in float16 (torch's default flags), which the CPU never does."""
+    assert precision_for(torch.float16, "cuda", reduction_length=4096).u_part > 0
+    assert precision_for(torch.float16, "cpu", reduction_length=4096).u_part == 0
+    assert precision_for(torch.float32, "cuda", reduction_length=4096).u_part == 0
 
 
 @pytest.mark.parametrize(
