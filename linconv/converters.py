@@ -1,10 +1,11 @@
-"""Converters between Conv2d and Linear: the public API users call on their own models.
+"""Converters between convolutions and Linear: the public API users call on their own models.
 
-Each converter returns a new module that computes the same linear map as its source, on the
-source's dtype and device, with freshly allocated parameters (never views of the source's) that
-keep each source parameter's ``requires_grad``. Requests that cannot be honoured raise
-``ValueError`` (or ``TypeError`` for a wrong kind of argument) with a message that starts with the
-function's name, names the argument, and says what was expected and what was got.
+Conv1d, Conv2d and Conv3d (and, for the dense matrix, ConvTranspose1d/2d/3d). Each converter
+returns a new module that computes the same linear map as its source, on the source's dtype and
+device, with freshly allocated parameters (never views of the source's) that keep each source
+parameter's ``requires_grad``. Requests that cannot be honoured raise ``ValueError`` (or
+``TypeError`` for a wrong kind of argument) with a message that starts with the function's name,
+names the argument, and says what was expected and what was got.
 """
 
 from __future__ import annotations
@@ -27,7 +28,24 @@ __all__ = [
     "fused_linear_parameters",
     "linear_to_conv1x1",
     "linear_to_full_kernel_conv",
+    "linear_to_patch_embedding",
+    "patch_embedding_to_linear",
+    "patchify",
 ]
+
+_CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_TRANSPOSED: dict[int, type[nn.Module]] = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_CONV_KINDS = "torch.nn.Conv1d, Conv2d or Conv3d"
+_ANY_KINDS = "torch.nn.Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d or ConvTranspose3d"
+# How each rank's input size and (channels + size) shape are named in messages.
+_SIZE_WHAT = {
+    1: "a positive int L or a 1-tuple (L,)",
+    2: "a pair of positive ints (H, W)",
+    3: "a triple of positive ints (D, H, W)",
+}
+_PRODUCT = {1: "C*L", 2: "C*H*W", 3: "C*D*H*W"}
+_OUT_PRODUCT = {1: "O*Lo", 2: "O*Ho*Wo", 3: "O*Do*Ho*Wo"}
+_SHAPE_WHAT = "2 to 4 positive ints: (C, L), (C, H, W) or (C, D, H, W)"
 
 
 # --- argument checks ------------------------------------------------------------------------
@@ -37,6 +55,16 @@ def _check_type(value: object, kind: type, name: str, caller: str) -> None:
     if not isinstance(value, kind):
         module = "torch.nn" if issubclass(kind, nn.Module) else kind.__module__
         raise TypeError(f"{caller}: {name} must be a {module}.{kind.__name__}, got {type(value).__name__}")
+
+
+def _check_conv(conv: object, caller: str, *, transposed: bool = False) -> int:
+    """The rank of ``conv``, a Conv1d/2d/3d (or, with ``transposed``, also a ConvTranspose1d/2d/3d)."""
+    kinds = (*_CONVS.values(), *(_TRANSPOSED.values() if transposed else ()))
+    if not isinstance(conv, kinds):
+        raise TypeError(
+            f"{caller}: conv must be a {_ANY_KINDS if transposed else _CONV_KINDS}, got {type(conv).__name__}"
+        )
+    return len(conv.kernel_size)  # type: ignore[union-attr]
 
 
 def _is_positive_int(value: object) -> bool:
@@ -49,17 +77,36 @@ def _positive_ints(value: object, count: int, name: str, what: str, caller: str)
     return tuple(value)
 
 
-def _has_no_padding(conv: nn.Conv2d) -> bool:
+def _input_size(value: object, rank: int, caller: str) -> tuple[int, ...]:
+    if rank == 1 and _is_positive_int(value):
+        return (value,)  # type: ignore[return-value]
+    return _positive_ints(value, rank, "input_size", _SIZE_WHAT[rank], caller)
+
+
+def _shape(value: object, name: str, caller: str) -> tuple[int, ...]:
+    """A (channels, *spatial) shape of 2 to 4 positive ints."""
+    if not (isinstance(value, (tuple, list)) and 2 <= len(value) <= 4 and all(map(_is_positive_int, value))):
+        raise ValueError(f"{caller}: {name} must be {_SHAPE_WHAT}, got {value!r}")
+    return tuple(value)
+
+
+def _ones(rank: int) -> tuple[int, ...]:
+    return (1,) * rank
+
+
+def _has_no_padding(conv: nn.Module) -> bool:
     if conv.padding == "valid":
         return True
     if conv.padding == "same":  # torch pads d*(k-1) in total, nothing only for a 1x1 kernel
-        return tuple(conv.kernel_size) == (1, 1)
-    return tuple(conv.padding) == (0, 0)
+        return set(conv.kernel_size) == {1}
+    return set(conv.padding) == {0}
 
 
-def _geometry(conv: nn.Conv2d, input_size: object, caller: str, batch: int = 1) -> ConvGeometry:
-    _check_type(conv, nn.Conv2d, "conv", caller)
-    height, width = _positive_ints(input_size, 2, "input_size", "a pair of positive ints (H, W)", caller)
+def _geometry(
+    conv: nn.Module, input_size: object, caller: str, batch: int = 1, *, transposed: bool = False
+) -> ConvGeometry:
+    rank = _check_conv(conv, caller, transposed=transposed)
+    size = _input_size(input_size, rank, caller)
     if not _is_positive_int(batch):
         raise ValueError(f"{caller}: batch must be a positive int, got {batch!r}")
     padding = conv.padding if isinstance(conv.padding, str) else tuple(conv.padding)
@@ -68,7 +115,7 @@ def _geometry(conv: nn.Conv2d, input_size: object, caller: str, batch: int = 1) 
             batch=batch,
             in_channels=conv.in_channels,
             out_channels=conv.out_channels,
-            size=(height, width),
+            size=size,
             kernel=tuple(conv.kernel_size),
             stride=tuple(conv.stride),
             padding=padding,
@@ -76,11 +123,14 @@ def _geometry(conv: nn.Conv2d, input_size: object, caller: str, batch: int = 1) 
             groups=conv.groups,
             padding_mode=conv.padding_mode,
             bias=conv.bias is not None,
+            transposed=bool(conv.transposed),
+            output_padding=tuple(conv.output_padding),
         )
     except ValueError as exc:
         # A module torch built has a valid kernel, stride, groups and padding mode: what can
-        # still fail is the input size (output < 1x1, or reflect/circular padding too wide).
-        raise ValueError(f"{caller}: input_size {(height, width)} is too small for the conv: {exc}") from exc
+        # still fail is the input size (output < 1 element, or reflect/circular padding too wide).
+        shown = size[0] if rank == 1 and _is_positive_int(input_size) else tuple(size)
+        raise ValueError(f"{caller}: input_size {shown} is too small for the conv: {exc}") from exc
 
 
 # --- building modules -----------------------------------------------------------------------
@@ -102,9 +152,11 @@ def _linear(weight: nn.Parameter, bias: nn.Parameter | None) -> nn.Linear:
     return linear
 
 
-def _conv(weight: nn.Parameter, bias: nn.Parameter | None) -> nn.Conv2d:
-    out_channels, in_channels, kh, kw = weight.shape
-    conv = nn.Conv2d(in_channels, out_channels, (kh, kw), bias=bias is not None, device="meta")
+def _conv(weight: nn.Parameter, bias: nn.Parameter | None, stride: tuple[int, ...] | None = None) -> nn.Module:
+    """The Conv{1,2,3}d of ``weight`` ``[O, C, *kernel]`` (rank from its dimensions)."""
+    out_channels, in_channels, *kernel = weight.shape
+    module = _CONVS[len(kernel)]
+    conv = module(in_channels, out_channels, tuple(kernel), stride=stride or 1, bias=bias is not None, device="meta")
     conv.weight = weight
     if bias is not None:
         conv.bias = bias
@@ -174,6 +226,9 @@ def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry) -> torch.Ten
     scatter along the rows puts each weight there. Where a padding mode maps several taps of one
     output onto the same input, their weights add up; a tap that reads zero padding adds ``0.0``.
     The result keeps ``weight``'s dtype and device and is differentiable with respect to it.
+
+    For a transposed conv (``geometry.transposed``) ``D`` is the transpose of its adjoint conv's
+    matrix (:meth:`ConvGeometry.adjoint`): a transposed conv is the input gradient of that conv.
     """
     caller = "dense_conv_weight"
     _check_type(weight, torch.Tensor, "weight", caller)
@@ -183,6 +238,8 @@ def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry) -> torch.Ten
             f"{caller}: weight.shape must equal geometry.weight_shape {geometry.weight_shape}, "
             f"got {tuple(weight.shape)}"
         )
+    if geometry.transposed:
+        return _dense_transposed_weight(weight, geometry)
     rank, device = geometry.rank, weight.device
     out_channels, in_per_group = geometry.weight_shape[:2]
     groups, size, out, kernel = geometry.groups, geometry.size, geometry.output_size(), geometry.kernel
@@ -234,107 +291,192 @@ def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry) -> torch.Ten
     return dense.view(geometry.out_features, geometry.in_features)
 
 
+def _dense_transposed_weight(weight: torch.Tensor, geometry: ConvGeometry) -> torch.Tensor:
+    adjoint = geometry.adjoint()
+    dense = dense_conv_weight(weight, adjoint)  # [in_channels * prod(adjoint output), out_features]
+    reached = adjoint.output_size()
+    if reached != geometry.size:
+        # output_padding >= stride: the adjoint's output has extra trailing positions, which the
+        # transposed conv's input does not have (their gradient is zero): keep the others' rows
+        rows = torch.arange(adjoint.out_features, device=weight.device).view(adjoint.out_channels, *reached)
+        rows = rows[(slice(None), *(slice(0, n) for n in geometry.size))].reshape(-1)
+        dense = dense.index_select(0, rows)
+    return dense.t().contiguous()
+
+
 # --- public converters ----------------------------------------------------------------------
 
 
-def conv_geometry(conv: nn.Conv2d, input_size: tuple[int, int], batch: int = 1) -> ConvGeometry:
-    """The :class:`ConvGeometry` of ``conv`` applied to ``[batch, C, *input_size]``.
+def conv_geometry(conv: nn.Module, input_size: int | tuple[int, ...], batch: int = 1) -> ConvGeometry:
+    """The :class:`ConvGeometry` of ``conv`` (Conv1d/2d/3d or ConvTranspose1d/2d/3d) applied to
+    ``[batch, C, *input_size]``.
 
-    Reads kernel, stride, padding (int pairs or ``'same'`` / ``'valid'``), dilation, groups,
-    padding mode and whether there is a bias from the module.
+    Reads kernel, stride, padding (ints or ``'same'`` / ``'valid'``), dilation, groups, padding
+    mode, whether there is a bias and, for a transposed conv, its output padding from the module.
+    ``input_size`` has one int per spatial dimension (a Conv1d also takes a bare int).
     """
-    return _geometry(conv, input_size, "conv_geometry", batch)
+    return _geometry(conv, input_size, "conv_geometry", batch, transposed=True)
 
 
-def conv1x1_to_linear(conv: nn.Conv2d) -> nn.Linear:
-    """A pointwise ``Conv2d(C, O, 1)`` -> ``Linear(C, O)`` applied over the channel axis.
+def conv1x1_to_linear(conv: nn.Module) -> nn.Linear:
+    """A pointwise ``ConvNd(C, O, 1)`` (N = 1, 2, 3) -> ``Linear(C, O)`` applied over the channel axis.
 
-    ``linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)`` equals ``conv(x)``. The conv needs kernel
-    (1, 1), no padding and stride (1, 1) (any dilation); with groups the weight is block-diagonal.
+    ``linear(x.movedim(1, -1)).movedim(-1, 1)`` equals ``conv(x)`` (for a Conv2d:
+    ``linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)``; for a Conv1d on a sequence stored
+    ``[N, L, C]``, ``linear`` applies to it as it is). The conv needs a kernel of ones, no padding
+    and stride 1 (any dilation); with groups the weight is block-diagonal.
     """
     caller = "conv1x1_to_linear"
-    _check_type(conv, nn.Conv2d, "conv", caller)
-    if tuple(conv.kernel_size) != (1, 1):
-        raise ValueError(f"{caller}: conv.kernel_size must be (1, 1) for a pointwise Linear, got {conv.kernel_size}")
+    rank = _check_conv(conv, caller)
+    ones = _ones(rank)
+    if tuple(conv.kernel_size) != ones:
+        raise ValueError(f"{caller}: conv.kernel_size must be {ones} for a pointwise Linear, got {conv.kernel_size}")
     if not _has_no_padding(conv):
         raise ValueError(f"{caller}: conv.padding must be 0 or 'valid' for a pointwise Linear, got {conv.padding!r}")
-    if tuple(conv.stride) != (1, 1):
-        sh, sw = conv.stride
+    if tuple(conv.stride) != ones:
+        steps = ", ".join(f"::{s}" for s in conv.stride)
         raise ValueError(
-            f"{caller}: conv.stride must be (1, 1) for a pointwise Linear, got {conv.stride}; "
-            f"subsample the input first (x[:, :, ::{sh}, ::{sw}]) and convert a stride-1 conv"
+            f"{caller}: conv.stride must be {ones} for a pointwise Linear, got {conv.stride}; "
+            f"subsample the input first (x[:, :, {steps}]) and convert a stride-1 conv"
         )
     weight = _parameter(_copy(block_diagonal(conv.weight.detach(), conv.groups)), conv.weight)
     bias = None if conv.bias is None else _parameter(_copy(conv.bias), conv.bias)
     return _linear(weight, bias)
 
 
-def linear_to_conv1x1(linear: nn.Linear) -> nn.Conv2d:
-    """``Linear(C, O)`` -> ``Conv2d(C, O, 1)`` that applies it at every pixel; inverse of :func:`conv1x1_to_linear`."""
-    _check_type(linear, nn.Linear, "linear", "linear_to_conv1x1")
+def linear_to_conv1x1(linear: nn.Linear, rank: int = 2) -> nn.Module:
+    """``Linear(C, O)`` -> ``ConvNd(C, O, 1)`` (N = ``rank``: 1, 2 or 3; default a Conv2d) that
+    applies it at every position; inverse of :func:`conv1x1_to_linear`."""
+    caller = "linear_to_conv1x1"
+    _check_type(linear, nn.Linear, "linear", caller)
+    if rank not in _CONVS or isinstance(rank, bool):
+        raise ValueError(f"{caller}: rank must be 1, 2 or 3 (Conv1d, Conv2d or Conv3d), got {rank!r}")
     out_features, in_features = linear.weight.shape
-    weight = _parameter(_copy(linear.weight).view(out_features, in_features, 1, 1), linear.weight)
+    weight = _parameter(_copy(linear.weight).view(out_features, in_features, *_ones(rank)), linear.weight)
     bias = None if linear.bias is None else _parameter(_copy(linear.bias), linear.bias)
     return _conv(weight, bias)
 
 
-def full_kernel_conv_to_linear(conv: nn.Conv2d) -> nn.Linear:
-    """A conv whose kernel covers the whole input -> ``Linear(C*kh*kw, O)`` on ``x.flatten(1)``.
+def full_kernel_conv_to_linear(conv: nn.Module) -> nn.Linear:
+    """A conv (Conv1d/2d/3d) whose kernel covers the whole input -> ``Linear(C*prod(kernel), O)``
+    on ``x.flatten(1)``.
 
-    For input ``[N, C, kh, kw]`` the conv gives ``[N, O, 1, 1]`` and ``linear(x.flatten(1))`` gives
-    its ``.view(N, O)``. The conv needs no padding and dilation (1, 1); the stride does not matter.
-    With groups the weight is block-diagonal in the flattened ``(c, h, w)`` order.
+    For input ``[N, C, *kernel]`` the conv gives ``[N, O, 1, ...]`` and ``linear(x.flatten(1))``
+    gives its ``.view(N, O)``. The conv needs no padding and dilation 1; the stride does not
+    matter. With groups the weight is block-diagonal in the flattened ``(c, *spatial)`` order.
     """
     caller = "full_kernel_conv_to_linear"
-    _check_type(conv, nn.Conv2d, "conv", caller)
+    rank = _check_conv(conv, caller)
     if not _has_no_padding(conv):
         raise ValueError(
             f"{caller}: conv.padding must be 0 or 'valid' when the kernel covers the whole input, got {conv.padding!r}"
         )
-    if tuple(conv.dilation) != (1, 1):
+    if tuple(conv.dilation) != _ones(rank):
         raise ValueError(
-            f"{caller}: conv.dilation must be (1, 1) when the kernel covers the whole input, got {conv.dilation}"
+            f"{caller}: conv.dilation must be {_ones(rank)} when the kernel covers the whole input, got {conv.dilation}"
         )
     weight = _parameter(_copy(block_diagonal(conv.weight.detach(), conv.groups)), conv.weight)
     bias = None if conv.bias is None else _parameter(_copy(conv.bias), conv.bias)
     return _linear(weight, bias)
 
 
-def linear_to_full_kernel_conv(linear: nn.Linear, input_shape: tuple[int, int, int]) -> nn.Conv2d:
-    """``Linear(C*H*W, O)`` -> ``Conv2d(C, O, (H, W))`` on input ``[N, *input_shape]``.
-
-    Inverse of :func:`full_kernel_conv_to_linear`: ``conv(x).view(N, O)`` equals
-    ``linear(x.flatten(1))``.
-    """
-    caller = "linear_to_full_kernel_conv"
+def _linear_to_conv(linear: nn.Linear, input_shape: object, caller: str, *, patch: bool) -> nn.Module:
     _check_type(linear, nn.Linear, "linear", caller)
-    shape = _positive_ints(input_shape, 3, "input_shape", "a triple of positive ints (C, H, W)", caller)
+    name = "patch_shape" if patch else "input_shape"
+    shape = _shape(input_shape, name, caller)
     in_features = linear.weight.shape[1]
+    product = _PRODUCT[len(shape) - 1]
     if math.prod(shape) != in_features:
         raise ValueError(
-            f"{caller}: input_shape C*H*W must equal linear.in_features = {in_features}, "
-            f"got {shape} with C*H*W = {math.prod(shape)}"
+            f"{caller}: {name} {product} must equal linear.in_features = "
+            f"{in_features}, got {shape} with {product} = {math.prod(shape)}"
         )
     out_features = linear.weight.shape[0]
     weight = _parameter(_copy(linear.weight).view(out_features, *shape), linear.weight)
     bias = None if linear.bias is None else _parameter(_copy(linear.bias), linear.bias)
-    return _conv(weight, bias)
+    return _conv(weight, bias, stride=shape[1:] if patch else None)
 
 
-def conv_to_dense_linear(conv: nn.Conv2d, input_size: tuple[int, int]) -> nn.Linear:
-    """Any conv -> ``Linear(C*H*W, O*Ho*Wo)`` on ``x.flatten(1)`` for input of spatial size ``input_size``.
+def linear_to_full_kernel_conv(linear: nn.Linear, input_shape: tuple[int, ...]) -> nn.Module:
+    """``Linear(C*prod(size), O)`` -> ``ConvNd(C, O, size)`` on input ``[N, *input_shape]``, where
+    ``input_shape`` is ``(C, L)``, ``(C, H, W)`` or ``(C, D, H, W)`` (a Conv1d, Conv2d or Conv3d).
 
-    ``linear(x.flatten(1)).view(N, O, Ho, Wo)`` equals ``conv(x)``; the weight is
-    :func:`dense_conv_weight`, the bias each output channel's bias repeated over its ``Ho*Wo``
-    positions.
+    Inverse of :func:`full_kernel_conv_to_linear`: ``conv(x).view(N, O)`` equals
+    ``linear(x.flatten(1))``.
     """
-    geometry = _geometry(conv, input_size, "conv_to_dense_linear")
+    return _linear_to_conv(linear, input_shape, "linear_to_full_kernel_conv", patch=False)
+
+
+def conv_to_dense_linear(conv: nn.Module, input_size: int | tuple[int, ...]) -> nn.Linear:
+    """Any conv or transposed conv (Conv1d/2d/3d, ConvTranspose1d/2d/3d) -> ``Linear(C*prod(input_size),
+    O*prod(output size))`` on ``x.flatten(1)`` for input of spatial size ``input_size``.
+
+    ``linear(x.flatten(1)).view(N, O, *output_size)`` equals ``conv(x)``; the weight is
+    :func:`dense_conv_weight`, the bias each output channel's bias repeated over its output positions.
+    """
+    geometry = _geometry(conv, input_size, "conv_to_dense_linear", transposed=True)
     weight = _parameter(dense_conv_weight(conv.weight.detach(), geometry), conv.weight)
     bias = None
     if conv.bias is not None:
         positions = math.prod(geometry.output_size())
         bias = _parameter(conv.bias.detach().repeat_interleave(positions), conv.bias)
     return _linear(weight, bias)
+
+
+def patchify(x: torch.Tensor, patch: tuple[int, ...]) -> torch.Tensor:
+    """``[N, C, *size]`` -> ``[N, *grid, C*prod(patch)]``: the non-overlapping patches of ``x``, each
+    flattened in ``(c, *position in patch)`` order (the order of a conv weight's ``flatten(1)``).
+
+    ``grid = size // patch``: a remainder at the end of a dimension is dropped, as a conv with
+    stride == kernel drops it. Differentiable; a copy (a view only when nothing moves).
+    """
+    caller = "patchify"
+    _check_type(x, torch.Tensor, "x", caller)
+    if not (isinstance(patch, (tuple, list)) and 1 <= len(patch) <= 3 and all(map(_is_positive_int, patch))):
+        raise ValueError(f"{caller}: patch must be 1 to 3 positive ints (one per spatial dimension), got {patch!r}")
+    rank = len(patch)
+    if x.dim() != rank + 2:
+        raise ValueError(
+            f"{caller}: x must have {rank + 2} dimensions [N, C, *size] for a patch of {rank}, got {x.dim()}"
+        )
+    grid = [n // p for n, p in zip(x.shape[2:], patch, strict=True)]
+    if min(grid) < 1:
+        raise ValueError(f"{caller}: patch {tuple(patch)} is larger than the input {tuple(x.shape[2:])}")
+    cropped = x[(slice(None), slice(None), *(slice(0, g * p) for g, p in zip(grid, patch, strict=True)))]
+    # [N, C, g1, p1, g2, p2, ...] -> [N, g1, g2, ..., C, p1, p2, ...]
+    split = cropped.reshape(x.shape[0], x.shape[1], *[v for g, p in zip(grid, patch, strict=True) for v in (g, p)])
+    order = (0, *range(2, 2 + 2 * rank, 2), 1, *range(3, 3 + 2 * rank, 2))
+    return split.permute(order).reshape(x.shape[0], *grid, -1)
+
+
+def patch_embedding_to_linear(conv: nn.Module) -> nn.Linear:
+    """A patch embedding ``ConvNd(C, O, p, stride=p)`` (no padding, no dilation) ->
+    ``Linear(C*prod(p), O)`` on :func:`patchify` ``(x, p)``.
+
+    ``linear(patchify(x, p)).movedim(-1, 1)`` equals ``conv(x)`` (``[N, O, *grid]``), for any
+    input size: the conv and :func:`patchify` both drop a remainder. With groups the weight is
+    block-diagonal.
+    """
+    caller = "patch_embedding_to_linear"
+    rank = _check_conv(conv, caller)
+    if tuple(conv.stride) != tuple(conv.kernel_size):
+        raise ValueError(
+            f"{caller}: conv.stride must equal conv.kernel_size {tuple(conv.kernel_size)} (non-overlapping patches), "
+            f"got {conv.stride}"
+        )
+    if not _has_no_padding(conv):
+        raise ValueError(f"{caller}: conv.padding must be 0 or 'valid' for a patch embedding, got {conv.padding!r}")
+    if tuple(conv.dilation) != _ones(rank):
+        raise ValueError(f"{caller}: conv.dilation must be {_ones(rank)} for a patch embedding, got {conv.dilation}")
+    weight = _parameter(_copy(block_diagonal(conv.weight.detach(), conv.groups)), conv.weight)
+    bias = None if conv.bias is None else _parameter(_copy(conv.bias), conv.bias)
+    return _linear(weight, bias)
+
+
+def linear_to_patch_embedding(linear: nn.Linear, patch_shape: tuple[int, ...]) -> nn.Module:
+    """``Linear(C*prod(p), O)`` on patches -> the patch embedding ``ConvNd(C, O, p, stride=p)``, where
+    ``patch_shape`` is ``(C, *p)`` (2 to 4 ints); inverse of :func:`patch_embedding_to_linear`."""
+    return _linear_to_conv(linear, patch_shape, "linear_to_patch_embedding", patch=True)
 
 
 def fused_linear_parameters(
@@ -366,8 +508,8 @@ def fused_linear_parameters(
     )
 
 
-def fuse_linear_after_conv(conv: nn.Conv2d, linear: nn.Linear, input_size: tuple[int, int]) -> nn.Linear:
-    """``linear(conv(x).flatten(1))`` with nothing in between -> one Linear on ``x.flatten(1)``.
+def fuse_linear_after_conv(conv: nn.Module, linear: nn.Linear, input_size: int | tuple[int, ...]) -> nn.Linear:
+    """``linear(conv(x).flatten(1))`` with nothing in between (a Conv1d/2d/3d) -> one Linear on ``x.flatten(1)``.
 
     Weight ``linear.weight @ D`` and bias ``linear.weight @ conv_bias_repeated + linear.bias``
     (``D`` from :func:`dense_conv_weight`), either bias may be missing. The products are taken in
@@ -375,12 +517,13 @@ def fuse_linear_after_conv(conv: nn.Conv2d, linear: nn.Linear, input_size: tuple
     The fused weight requires grad if either source weight does; the bias likewise over its sources.
     """
     caller = "fuse_linear_after_conv"
-    _check_type(conv, nn.Conv2d, "conv", caller)
+    _check_conv(conv, caller)
     _check_type(linear, nn.Linear, "linear", caller)
     geometry = _geometry(conv, input_size, caller)
     if linear.weight.shape[1] != geometry.out_features:
         raise ValueError(
-            f"{caller}: linear.in_features must equal conv output features O*Ho*Wo = {geometry.out_features}, "
+            f"{caller}: linear.in_features must equal conv output features {_OUT_PRODUCT[geometry.rank]} = "
+            f"{geometry.out_features}, "
             f"got {linear.weight.shape[1]}"
         )
     dtype, device = linear.weight.dtype, linear.weight.device

@@ -4,9 +4,12 @@ from strategies.cases import (
     cases,
     classifier_head_cases,
     composition_cases,
+    conv_transpose_cases,
     full_kernel_cases,
     general_cases,
+    patch_embedding_cases,
     pointwise_cases,
+    unpatchify_cases,
 )
 from strategies.dtypes import dtypes, input_views, memory_formats
 from strategies.geometry import conv_geometries, full_kernel_geometries, pointwise_geometries
@@ -17,13 +20,16 @@ __all__ = [
     "classifier_head_cases",
     "composition_cases",
     "conv_geometries",
+    "conv_transpose_cases",
     "dtypes",
     "full_kernel_cases",
     "full_kernel_geometries",
     "general_cases",
     "input_views",
     "memory_formats",
+    "patch_embedding_cases",
     "pointwise_cases",
     "pointwise_geometries",
+    "unpatchify_cases",
     "value_kinds",
 ]

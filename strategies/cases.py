@@ -8,16 +8,26 @@ from linconv.core import config
 from linconv.core.cases import Case
 from linconv.core.geometry import ConvGeometry
 from strategies.dtypes import dtypes, input_views, memory_formats
-from strategies.geometry import conv_geometries, full_kernel_geometries, pointwise_geometries
+from strategies.geometry import (
+    conv_geometries,
+    conv_transpose_geometries,
+    full_kernel_geometries,
+    patch_geometries,
+    pointwise_geometries,
+    unpatchify_geometries,
+)
 from strategies.values import value_kinds
 
 __all__ = [
     "cases",
     "classifier_head_cases",
     "composition_cases",
+    "conv_transpose_cases",
     "full_kernel_cases",
     "general_cases",
+    "patch_embedding_cases",
     "pointwise_cases",
+    "unpatchify_cases",
 ]
 
 MAX_HEAD_FEATURES = 16
@@ -50,29 +60,34 @@ def cases(
     )
 
 
-def pointwise_cases(*, max_stride: int | None = None) -> st.SearchStrategy[Case]:
+def pointwise_cases(*, max_stride: int | None = None, rank: int = 2) -> st.SearchStrategy[Case]:
     """1x1 convs; ``max_stride=1`` for what a pointwise Linear module can replace by itself."""
-    return cases(pointwise_geometries() if max_stride is None else pointwise_geometries(max_stride=max_stride))
+    if max_stride is None:
+        return cases(pointwise_geometries(rank=rank))
+    return cases(pointwise_geometries(max_stride=max_stride, rank=rank))
 
 
-def full_kernel_cases() -> st.SearchStrategy[Case]:
-    return cases(full_kernel_geometries())
+def full_kernel_cases(*, rank: int = 2) -> st.SearchStrategy[Case]:
+    return cases(full_kernel_geometries(rank=rank))
 
 
-def general_cases() -> st.SearchStrategy[Case]:
-    return cases(conv_geometries())
+def general_cases(*, rank: int = 2) -> st.SearchStrategy[Case]:
+    return cases(conv_geometries(rank=rank))
 
 
 def composition_cases(
-    *, values: st.SearchStrategy[str] | None = None, dtype_names: st.SearchStrategy[str] | None = None
+    *,
+    values: st.SearchStrategy[str] | None = None,
+    dtype_names: st.SearchStrategy[str] | None = None,
+    rank: int = 2,
 ) -> st.SearchStrategy[Case]:
     """Linear after a 1x1, a full-kernel or a general conv. Fusing builds the conv's dense
     [out_features, in_features] matrix, so every branch budgets it (docs/robustness.md: without the
     cap one pointwise example needed a 326 M-entry matrix)."""
     geometries = st.one_of(
-        pointwise_geometries(dense=True),
-        full_kernel_geometries(dense=True),
-        conv_geometries(),
+        pointwise_geometries(dense=True, rank=rank),
+        full_kernel_geometries(dense=True, rank=rank),
+        conv_geometries(rank=rank),
     )
     return cases(geometries, head_features=True, values=values, dtype_names=dtype_names)
 
@@ -80,3 +95,18 @@ def composition_cases(
 def classifier_head_cases(*, dtype_names: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Case]:
     """Full-kernel heads: out_channels are the classes of the classifier."""
     return cases(full_kernel_geometries(), dtype_names=dtype_names)
+
+
+def conv_transpose_cases(*, rank: int | None = None) -> st.SearchStrategy[Case]:
+    """Transposed convs of every rank (``None``) or of one."""
+    return cases(conv_transpose_geometries(rank=rank))
+
+
+def unpatchify_cases(*, rank: int | None = None) -> st.SearchStrategy[Case]:
+    """Transposed convs with stride == kernel: the un-patchify of a decoder."""
+    return cases(unpatchify_geometries(rank=rank))
+
+
+def patch_embedding_cases(*, rank: int | None = None) -> st.SearchStrategy[Case]:
+    """Patch embeddings (stride == kernel), inputs with and without a remainder."""
+    return cases(patch_geometries(rank=rank))

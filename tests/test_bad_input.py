@@ -351,6 +351,25 @@ GEOMETRY_ERRORS = [
         lambda: G(1, 1, 1, (3, 3), kernel=(2, 5), dilation=(1, 2)),
         "kernel (2, 5) with dilation (1, 2) does not fit input 3x3 padded by (0, 0): output would be 2x-5",
     ),
+    (lambda: G(1, 1, 1, (3,), transposed=1), "transposed must be true or false, got 1"),
+    (
+        lambda: G(1, 1, 1, (3, 3), output_padding=1),
+        "output_padding needs transposed=true (a ConvTranspose), got (1, 1)",
+    ),
+    (
+        lambda: G(1, 1, 1, (3,), padding_mode="reflect", transposed=True),
+        "a transposed conv needs padding_mode='zeros' (torch refuses others), got 'reflect'",
+    ),
+    (lambda: G(1, 1, 1, (3,), padding="same", transposed=True), "a transposed conv needs integer padding, got 'same'"),
+    (
+        lambda: G(1, 1, 1, (3, 3), stride=(2, 1), output_padding=(1, 1), transposed=True),
+        "output_padding must be >= 0 and smaller than the stride or the dilation in every dimension, got "
+        "output_padding (1, 1) with stride (2, 1) and dilation (1, 1)",
+    ),
+    (
+        lambda: G(1, 1, 1, (2,), kernel=3, padding=3, transposed=True),
+        "transposed conv with kernel (3,), stride (1,), padding (3,) and dilation (1,) on input 2: output would be -2",
+    ),
 ]
 CASE_ERRORS = [
     (lambda: Case({"batch": 1}), "geometry must be a ConvGeometry, got dict"),

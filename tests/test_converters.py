@@ -300,7 +300,7 @@ _BAD_ARGUMENTS = [
     (
         lambda: conv1x1_to_linear(nn.Linear(2, 3)),
         TypeError,
-        "conv1x1_to_linear: conv must be a torch.nn.Conv2d, got Linear",
+        "conv1x1_to_linear: conv must be a torch.nn.Conv1d, Conv2d or Conv3d, got Linear",
     ),
     (
         lambda: conv1x1_to_linear(nn.Conv2d(2, 3, 3)),
@@ -326,7 +326,7 @@ _BAD_ARGUMENTS = [
     (
         lambda: full_kernel_conv_to_linear(nn.Identity()),
         TypeError,
-        "full_kernel_conv_to_linear: conv must be a torch.nn.Conv2d, got Identity",
+        "full_kernel_conv_to_linear: conv must be a torch.nn.Conv1d, Conv2d or Conv3d, got Identity",
     ),
     (
         lambda: full_kernel_conv_to_linear(nn.Conv2d(2, 3, 3, padding=(0, 1))),
@@ -351,14 +351,16 @@ _BAD_ARGUMENTS = [
         "linear_to_full_kernel_conv: linear must be a torch.nn.Linear, got Conv2d",
     ),
     (
-        lambda: linear_to_full_kernel_conv(nn.Linear(12, 3), (3, 4)),
+        lambda: linear_to_full_kernel_conv(nn.Linear(12, 3), (3, 4, 1, 1, 1)),
         ValueError,
-        "linear_to_full_kernel_conv: input_shape must be a triple of positive ints (C, H, W), got (3, 4)",
+        "linear_to_full_kernel_conv: input_shape must be 2 to 4 positive ints: (C, L), (C, H, W) or (C, D, H, W), "
+        "got (3, 4, 1, 1, 1)",
     ),
     (
         lambda: linear_to_full_kernel_conv(nn.Linear(12, 3), (3, 0, 4)),
         ValueError,
-        "linear_to_full_kernel_conv: input_shape must be a triple of positive ints (C, H, W), got (3, 0, 4)",
+        "linear_to_full_kernel_conv: input_shape must be 2 to 4 positive ints: (C, L), (C, H, W) or (C, D, H, W), "
+        "got (3, 0, 4)",
     ),
     (
         lambda: linear_to_full_kernel_conv(nn.Linear(50, 3), (2, 5, 4)),
@@ -369,7 +371,8 @@ _BAD_ARGUMENTS = [
     (
         lambda: conv_to_dense_linear(nn.Linear(2, 3), (4, 4)),
         TypeError,
-        "conv_to_dense_linear: conv must be a torch.nn.Conv2d, got Linear",
+        "conv_to_dense_linear: conv must be a torch.nn.Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d or "
+        "ConvTranspose3d, got Linear",
     ),
     (
         lambda: conv_to_dense_linear(_CONV3, None),

@@ -198,7 +198,7 @@ class Case:
         """Make the case's tensors: same seed, same numbers, whatever the device."""
         g = self.geometry
         gen = torch.Generator().manual_seed(self.seed)
-        fan_in = g.reduction_length()
+        fan_in = max(1, g.reduction_length())  # a transposed conv may have outputs no tap reaches
         x = self._values(gen, g.input_shape, scale=1.0, role="input")
         weight = self._values(gen, g.weight_shape, scale=1 / math.sqrt(fan_in), role="weight")
         bias = self._values(gen, (g.out_channels,), scale=1 / math.sqrt(fan_in), role="weight") if g.bias else None

@@ -2,8 +2,9 @@
 
 A :class:`ConvGeometry` is plain data (ints, tuples, strings) so that a case prints as a bug
 report and survives a JSON round trip. It has 1, 2 or 3 spatial dimensions (Conv1d, Conv2d,
-Conv3d: the length of ``size``) and knows the arithmetic every formulation shares: the explicit
-padding torch applies, the output size, and the reduction length of each sum.
+Conv3d: the length of ``size``), describes a convolution or (``transposed``) a transposed
+convolution (ConvTranspose1d/2d/3d), and knows the arithmetic every formulation shares: the
+explicit padding torch applies, the output size, and the reduction length of each sum.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 # Spatial dimensions of the convolutions torch has: Conv1d, Conv2d, Conv3d.
 RANKS = (1, 2, 3)
 _TUPLE_FIELDS = ("kernel", "stride", "dilation")
+# Fields added after the first corpus was written: their defaults are left out of a case's id
+# (minimal_dict), so every stored id stays valid.
+_ZERO_TUPLE_FIELDS = ("output_padding",)
 _INT_FIELDS = ("batch", "in_channels", "out_channels", "groups")
 
 
@@ -49,6 +53,14 @@ class ConvGeometry:
     (``None``: ones); ``padding`` takes that (``None``: zeros) or the strings ``"same"`` /
     ``"valid"``. Instances are validated on construction, so every geometry that exists is one
     torch accepts and that produces an output of at least one element per dimension.
+
+    ``transposed=True`` is ``ConvTransposeNd(in_channels, out_channels, kernel, stride, padding,
+    output_padding, groups, bias, dilation)`` on the same input: weight
+    ``[in_channels, out_channels / groups, *kernel]``, output size
+    ``(n - 1) * s - 2 * p + d * (k - 1) + output_padding + 1``, integer padding and
+    ``padding_mode='zeros'`` only (as torch), ``output_padding`` smaller than the stride or the
+    dilation in each dimension (as torch). It is the adjoint of :meth:`adjoint`, the convolution
+    whose input gradient it computes.
     """
 
     batch: int
@@ -62,6 +74,8 @@ class ConvGeometry:
     groups: int = 1
     padding_mode: str = "zeros"
     bias: bool = True
+    transposed: bool = False
+    output_padding: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         size = self.size
@@ -73,6 +87,9 @@ class ConvGeometry:
         for name in _TUPLE_FIELDS:
             value = getattr(self, name)
             object.__setattr__(self, name, (1,) * self.rank if value is None else ntuple(value, self.rank, name))
+        for name in _ZERO_TUPLE_FIELDS:
+            value = getattr(self, name)
+            object.__setattr__(self, name, (0,) * self.rank if value is None else ntuple(value, self.rank, name))
         if self.padding is None:
             object.__setattr__(self, "padding", (0,) * self.rank)
         elif not isinstance(self.padding, str):
@@ -88,6 +105,8 @@ class ConvGeometry:
             raise ValueError(f"size must be positive in every dimension, got {self.size}")
         if not isinstance(self.bias, bool):
             raise ValueError(f"bias must be true or false, got {self.bias!r}")
+        if not isinstance(self.transposed, bool):
+            raise ValueError(f"transposed must be true or false, got {self.transposed!r}")
         for name in _TUPLE_FIELDS:
             if min(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1 in every dimension, got {getattr(self, name)}")
@@ -97,6 +116,11 @@ class ConvGeometry:
             )
         if self.padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {self.padding_mode!r}")
+        if self.transposed:
+            self._validate_transposed()
+            return
+        if set(self.output_padding) != {0}:  # type: ignore[arg-type]
+            raise ValueError(f"output_padding needs transposed=true (a ConvTranspose), got {self.output_padding}")
         if isinstance(self.padding, str):
             if self.padding not in ("same", "valid"):
                 raise ValueError(f"padding must be ints, 'same' or 'valid', got {self.padding!r}")
@@ -120,6 +144,29 @@ class ConvGeometry:
             raise ValueError(
                 f"kernel {self.kernel} with dilation {self.dilation} does not fit input {_dims(self.size)} "
                 f"padded by {self.padding}: output would be {_dims(out)}"
+            )
+
+    def _validate_transposed(self) -> None:
+        # torch/nn/modules/conv.py (_ConvTransposeNd) and aten's output-padding check
+        if self.padding_mode != "zeros":
+            raise ValueError(
+                f"a transposed conv needs padding_mode='zeros' (torch refuses others), got {self.padding_mode!r}"
+            )
+        if isinstance(self.padding, str):
+            raise ValueError(f"a transposed conv needs integer padding, got {self.padding!r}")
+        if min(self.padding) < 0:
+            raise ValueError(f"padding must be >= 0, got {self.padding}")
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation, strict=True):  # type: ignore[arg-type]
+            if op < 0 or (op >= s and op >= d):
+                raise ValueError(
+                    f"output_padding must be >= 0 and smaller than the stride or the dilation in every dimension, "
+                    f"got output_padding {self.output_padding} with stride {self.stride} and dilation {self.dilation}"
+                )
+        out = self.output_size()
+        if min(out) < 1:
+            raise ValueError(
+                f"transposed conv with kernel {self.kernel}, stride {self.stride}, padding {self.padding} and "
+                f"dilation {self.dilation} on input {_dims(self.size)}: output would be {_dims(out)}"
             )
 
     # --- arithmetic shared by every formulation -------------------------------------------
@@ -153,6 +200,13 @@ class ConvGeometry:
         return any(lo or hi for lo, hi in self.pads())
 
     def output_size(self) -> tuple[int, ...]:
+        if self.transposed:
+            return tuple(
+                (n - 1) * s - 2 * p + e + op
+                for n, s, p, e, op in zip(
+                    self.size, self.stride, self.padding, self.effective_kernel(), self.output_padding, strict=True
+                )  # type: ignore[arg-type]
+            )
         return tuple(
             (n + lo + hi - e) // s + 1
             for n, (lo, hi), e, s in zip(self.size, self.pads(), self.effective_kernel(), self.stride, strict=True)
@@ -177,6 +231,8 @@ class ConvGeometry:
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
+        if self.transposed:
+            return (self.in_channels, self.out_per_group, *self.kernel)  # type: ignore[misc]
         return (self.out_channels, self.in_per_group, *self.kernel)  # type: ignore[misc]
 
     @property
@@ -194,14 +250,57 @@ class ConvGeometry:
         return self.out_channels * math.prod(self.output_size())
 
     def reduction_length(self) -> int:
-        """Terms in each output sum (bias excluded): ``in_channels / groups * prod(kernel)``."""
+        """Terms in each output sum (bias excluded): ``in_channels / groups * prod(kernel)``; for a
+        transposed conv, ``in_channels / groups`` times the most kernel taps that land on one output
+        position (:meth:`taps_per_output`)."""
+        if self.transposed:
+            return self.in_per_group * self.taps_per_output()
         return self.in_per_group * self.taps
 
+    def taps_per_output(self) -> int:
+        """Of a transposed conv: the most (input position, kernel tap) pairs that reach one output
+        position, i.e. the most taps of the adjoint conv that read one of its input positions.
+        Exact, per dimension: tap ``j`` reaches output ``o`` from input ``i`` when
+        ``i * s + j * d - p == o``."""
+        most = 1
+        for n, k, s, d, p, out in zip(
+            self.size, self.kernel, self.stride, self.dilation, self.padding, self.output_size(), strict=True
+        ):  # type: ignore[arg-type]
+            counts = [0] * out
+            for i in range(n):
+                for j in range(k):
+                    o = i * s + j * d - p
+                    if 0 <= o < out:
+                        counts[o] += 1
+            most *= max(counts)
+        return most
+
+    def adjoint(self) -> ConvGeometry:
+        """Of a transposed conv: the convolution whose input gradient it is. That conv reads the
+        transposed conv's output size, has its channels swapped and the same kernel, stride,
+        padding, dilation and groups; its output has this input's size, plus
+        ``output_padding // stride`` positions where ``output_padding >= stride`` (then the
+        transposed conv equals that input gradient with zero gradient at the extra positions)."""
+        if not self.transposed:
+            raise ValueError("adjoint: the geometry must be a transposed conv (transposed=true)")
+        return ConvGeometry(
+            self.batch, self.out_channels, self.in_channels, self.output_size(), self.kernel, self.stride,
+            self.padding, self.dilation, self.groups, bias=False,
+        )  # fmt: skip
+
     def is_pointwise(self) -> bool:
-        return set(self.kernel) == {1} and not self.padded()  # type: ignore[arg-type]
+        return not self.transposed and set(self.kernel) == {1} and not self.padded()  # type: ignore[arg-type]
 
     def is_full_kernel(self) -> bool:
-        return self.kernel == self.size and not self.padded() and set(self.dilation) == {1}  # type: ignore[arg-type]
+        return (
+            not self.transposed and self.kernel == self.size and not self.padded() and set(self.dilation) == {1}  # type: ignore[arg-type]
+        )
+
+    def is_patch(self) -> bool:
+        """Non-overlapping patches: stride == kernel, no padding, no dilation (a ViT patch
+        embedding as a conv; transposed: the un-patchify of a decoder)."""
+        plain = self.stride == self.kernel and set(self.dilation) == {1} and not self.padded()
+        return plain and (not self.transposed or set(self.output_padding) == {0})  # type: ignore[arg-type]
 
     def dense_numel(self) -> int:
         """Elements of the dense ``[out_features, in_features]`` matrix equal to this conv."""
@@ -214,10 +313,14 @@ class ConvGeometry:
             f"N{self.batch} C{self.in_channels} {_dims(self.size)} -> O{self.out_channels}",
             f"k{_dims(self.kernel)}",
         ]
+        if self.transposed:
+            parts.insert(1, "transposed")
         if set(self.stride) != {1}:
             parts.append(f"s{_dims(self.stride)}")
         if self.padded() or self.padding == "same":
             parts.append(f"p{self.padding if isinstance(self.padding, str) else _dims(self.padding)}")
+        if set(self.output_padding) != {0}:  # type: ignore[arg-type]
+            parts.append(f"op{_dims(self.output_padding)}")  # type: ignore[arg-type]
         if set(self.dilation) != {1}:
             parts.append(f"d{_dims(self.dilation)}")
         if self.groups != 1:
