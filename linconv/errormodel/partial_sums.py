@@ -17,9 +17,19 @@ runs float16 convs, the unfold + matmul input gradient reached error/bound 1.14 
 (median 0.72) on ``N4 C4 7x6 -> O2 k4x5 same g2`` while conv2d stayed at 0.20; on an AMD EPYC
 without oneDNN half kernels conv2d's own input gradient reached 1.21 on the same geometry.
 
+- ATen's slow transposed convolution (``slow_conv_transpose2d`` / ``3d``, and a conv's input
+  gradient computed by the slow conv backward) is the same col2im in the FORWARD: each output
+  adds the taps that reach it in the storage dtype (aten/src/ATen/native/
+  NaiveConvolutionTranspose2d.cpp / 3d.cpp); its weight gradient adds one GEMM per sample into the
+  storage-dtype weight gradient, as above.
+- ``Tensor.unfold`` (the N-d im2col of linconv's Conv1d/Conv3d unfold + matmul) has the same
+  backward as ``F.fold``: ``unfold_backward`` adds each window's gradient into the input gradient
+  in the storage dtype (aten/src/ATen/native/cpu/UnfoldBackwardKernel.cpp).
+
 ``T`` partial sums added in a format of unit roundoff ``u`` carry about ``sqrt(T) * u`` of
 relative error (the same probabilistic argument as the main reduction term), so such a gradient
-gets ``sqrt(T) * u_storage`` on top of the float32 accumulation term; see precision.precision_of.
+(or forward output) gets ``sqrt(T) * u_storage`` on top of the float32 accumulation term; see
+precision.precision_of.
 """
 
 from __future__ import annotations
@@ -32,15 +42,19 @@ from linconv.core.geometry import ConvGeometry
 
 __all__ = ["RULES", "conv_backend", "storage_partial_sums"]
 
-# The rules a FormulationSpec may name.
-RULES = ("fold", "slow_conv")
+# The rules a FormulationSpec may name: "fold" (im2col whose backward is col2im), "slow_conv"
+# (F.convNd), "slow_conv_transpose" (F.conv_transposeNd) and "slow_conv_input_grad" (a transposed
+# conv computed as the input gradient of its adjoint conv).
+RULES = ("fold", "slow_conv", "slow_conv_transpose", "slow_conv_input_grad")
 
 # ATen's convolution backends that run im2col + GEMM + col2im in the storage dtype on the CPU.
-_SLOW_CPU_BACKENDS = ("Slow2d", "SlowDilated2d", "Slow3d", "SlowDilated3d")
+_SLOW_CPU_BACKENDS = ("Slow2d", "SlowDilated2d", "Slow3d", "SlowDilated3d", "SlowTranspose2d", "SlowTranspose3d")
 
 
 def _overlap(g: ConvGeometry) -> int:
     """Most kernel taps that land on one input pixel (bounded by the output positions)."""
+    if g.transposed:  # the taps of its input gradient, a conv: at most prod(kernel) per element
+        return min(g.taps, math.prod(g.size))
     return min(g.taps, math.prod(g.output_size()))
 
 
@@ -54,8 +68,11 @@ def conv_backend(x: torch.Tensor, weight: torch.Tensor, g: ConvGeometry) -> str:
     # does not change the choice, and 'same'/'valid' (or a padded copy) reach it as ints
     zeros = [0] * g.rank
     padding = zeros if isinstance(g.padding, str) or g.padding_mode != "zeros" else list(g.padding)
+    output_padding = list(g.output_padding)  # type: ignore[arg-type]
     try:
-        backend = select(x, weight, None, list(g.stride), padding, list(g.dilation), False, zeros, g.groups, None)
+        backend = select(
+            x, weight, None, list(g.stride), padding, list(g.dilation), g.transposed, output_padding, g.groups, None
+        )
     except (RuntimeError, TypeError):
         return ""
     return str(backend).rsplit(".", 1)[-1]
@@ -70,8 +87,15 @@ def storage_partial_sums(rule: str, g: ConvGeometry, x: torch.Tensor, weight: to
         return {}
     if rule == "fold":
         return {"x": _overlap(g)}
-    backend = conv_backend(x, weight, g)
+    if rule == "slow_conv_input_grad":  # the backend of the adjoint conv, whose backward runs
+        adjoint = g.adjoint()
+        x = torch.empty(adjoint.input_shape, dtype=x.dtype, device=x.device)
+        backend = conv_backend(x, weight, adjoint)
+    else:
+        backend = conv_backend(x, weight, g)
     if backend and backend not in _SLOW_CPU_BACKENDS:
         return {}
     # a slow backend, or one torch would not name: assume the storage-dtype sums (the safe side)
-    return {"x": _overlap(g), "weight": g.batch}
+    if rule == "slow_conv":
+        return {"x": _overlap(g), "weight": g.batch}
+    return {"output": g.taps_per_output(), "weight": g.batch}  # col2im in the forward

@@ -175,7 +175,15 @@ def measure_linear_map(
     outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     scale = underflow_scale([t.x, upstream, *present.values()])
     for name, spec in relation.formulations.items():
-        precision = formulation_precision(case, spec.ops, scale=scale, reduction_length=reductions["output"])
+        partials = storage_partial_sums(spec.partial_sums, g, t.x, t.weight) if spec.partial_sums else {}
+        # a forward that adds partial sums in the storage dtype (col2im of a slow transposed conv)
+        precision = formulation_precision(
+            case,
+            spec.ops,
+            scale=scale,
+            storage_partial_sums=partials.get("output", 0),
+            reduction_length=reductions["output"],
+        )
         work = _workload(spec.fn, t.x, params, grads, upstream, g)
         out, got_grads = observer(relation.name, name, case, work) if observer else work()
         exact = exact_lane(mag_out)
@@ -196,7 +204,6 @@ def measure_linear_map(
         if keep_outputs:
             limit_out = torch.zeros_like(ref_out) if exact else bound(ref_out, mag_out, reductions["output"], precision)
             outputs[name] = (float64_cpu(out), limit_out)
-        partials = storage_partial_sums(spec.partial_sums, g, t.x, t.weight) if spec.partial_sums else {}
         for grad_name in grads:
             grad_precision = formulation_precision(
                 case,

@@ -18,7 +18,7 @@ from linconv.relations.record import FormulationSpec, Relation
 from linconv.relations.registry import register
 from strategies import composition_cases, full_kernel_cases, general_cases, pointwise_cases
 
-__all__ = ["conv_module", "linear_module"]
+__all__ = ["conv_module", "converter_relation", "linear_module"]
 
 _MATMUL = ("matmul",)
 _MODULE = "properties/test_converters.py"
@@ -28,10 +28,21 @@ def _param(t: torch.Tensor) -> nn.Parameter:
     return nn.Parameter(t.detach(), requires_grad=t.requires_grad)
 
 
-def conv_module(p: Params, g: ConvGeometry) -> nn.Conv2d:
-    """An nn.Conv2d of geometry ``g`` holding ``p.weight`` / ``p.bias`` (no default init runs)."""
-    conv_ = nn.Conv2d(g.in_channels, g.out_channels, g.kernel, g.stride, g.padding, g.dilation, g.groups,
-                      bias=g.bias, padding_mode=g.padding_mode, device="meta")  # fmt: skip
+_MODULES = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_TRANSPOSED_MODULES = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+
+
+def conv_module(p: Params, g: ConvGeometry) -> nn.Module:
+    """The nn.ConvNd (or nn.ConvTransposeNd) of geometry ``g`` holding ``p.weight`` / ``p.bias``
+    (no default init runs)."""
+    if g.transposed:
+        conv_ = _TRANSPOSED_MODULES[g.rank](
+            g.in_channels, g.out_channels, g.kernel, g.stride, g.padding, g.output_padding, g.groups,
+            bias=g.bias, dilation=g.dilation, device="meta",
+        )  # fmt: skip
+    else:
+        conv_ = _MODULES[g.rank](g.in_channels, g.out_channels, g.kernel, g.stride, g.padding, g.dilation, g.groups,
+                                 bias=g.bias, padding_mode=g.padding_mode, device="meta")  # fmt: skip
     conv_.weight = _param(p.weight)
     if p.bias is not None:
         conv_.bias = _param(p.bias)
@@ -66,7 +77,12 @@ def converted_fused(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor
     return converters.fuse_linear_after_conv(conv_module(p, g), head, tuple(g.size))(x.flatten(1))
 
 
-def _converter(name, statement, fn, reference, strategy, reductions, *conditions, workspace=None) -> Relation:
+def converter_relation(
+    name, statement, fn, reference, strategy, reductions, *conditions, module=_MODULE, workspace=None
+) -> Relation:
+    """Register the relation of one converter: its module computes ``reference``'s map (output
+    and input gradient), on the cases ``conditions`` admit; its property lives in ``module``;
+    ``workspace`` sizes the dense matrix it builds (see FormulationSpec.workspace)."""
     return register(
         Relation(
             name=name,
@@ -78,9 +94,15 @@ def _converter(name, statement, fn, reference, strategy, reductions, *conditions
             reference=reference,
             grads=("x",),
             reductions=reductions,
-            property_module=_MODULE,
-            applies_to=requires(RANK_2, *conditions),
+            property_module=module,
+            applies_to=requires(*conditions),
         )
+    )
+
+
+def _converter(name, statement, fn, reference, strategy, reductions, *conditions, workspace=None) -> Relation:
+    return converter_relation(
+        name, statement, fn, reference, strategy, reductions, RANK_2, *conditions, workspace=workspace
     )
 
 

@@ -18,6 +18,8 @@ from torch import nn
 
 from linconv.core.cases import Case
 from linconv.measure import Observer, RelationResult, compare
+from linconv.relations.common import requires
+from linconv.relations.conditions import RANK_2
 from linconv.relations.record import FormulationSpec, Relation
 from linconv.relations.registry import register
 from strategies import general_cases
@@ -87,5 +89,6 @@ INIT = register(
         formulations={"conv2d": FormulationSpec(conv_defaults), "linear": FormulationSpec(linear_defaults)},
         kind=PARAMETER_INIT,
         property_module="properties/test_init.py",
+        applies_to=requires(RANK_2),
     )
 )
