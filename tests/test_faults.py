@@ -157,6 +157,24 @@ DORMANT = {
     "squeeze_instead_of_flatten": Case(ConvGeometry(2, 3, 4, (4, 4), kernel=4)),
     "init_fan_in_ignores_groups": Case(ConvGeometry(1, 4, 6, (5, 5), kernel=3)),
     "init_linear_fan_out": Case(ConvGeometry(1, 4, 36, (5, 5), kernel=3)),
+    # Conv1d / Conv3d, transposed convs and patch embeddings (issue 15)
+    "flatten_in_memory_order_1d": Case(ConvGeometry(2, 3, 4, (4,), kernel=4)),
+    "flatten_in_memory_order_3d": Case(ConvGeometry(2, 3, 4, (2, 2, 2), kernel=2)),
+    "sequence_read_as_channels_first": Case(ConvGeometry(2, 3, 4, (6,))),
+    "channels_last_3d_input_read_as_ncdhw": Case(ConvGeometry(2, 3, 4, (3, 3, 3))),
+    "weight_depth_width_swapped": Case(ConvGeometry(2, 3, 4, (5, 5, 5), kernel=(3, 2, 2))),
+    "strided_last_position_from_previous_1d": Case(ConvGeometry(2, 3, 4, (6,), kernel=3)),
+    "strided_last_plane_from_previous_3d": Case(ConvGeometry(2, 3, 4, (4, 4, 4), kernel=3, stride=(1, 2, 2))),
+    "stale_last_batch_tile_1d": Case(ConvGeometry(2, 3, 4, (6,), kernel=3), head_features=5),
+    "stale_last_batch_tile_3d": Case(ConvGeometry(2, 3, 4, (3, 3, 3), kernel=2), head_features=5),
+    "init_fan_in_ignores_groups_1d": Case(ConvGeometry(1, 4, 6, (5,), kernel=3)),
+    "init_fan_in_ignores_groups_3d": Case(ConvGeometry(1, 4, 6, (3, 3, 3), kernel=2)),
+    "output_padding_left_zero": Case(ConvGeometry(2, 3, 4, (3, 3), kernel=3, stride=2, transposed=True)),
+    "grouped_conv_transpose_wrong_group_filters": Case(
+        ConvGeometry(2, 8, 4, (4, 4), kernel=3, stride=2, groups=2, transposed=True)
+    ),
+    "unpatchify_blocks_patch_major": Case(ConvGeometry(2, 3, 4, (3, 2), kernel=2, stride=2, transposed=True)),
+    "patch_remainder_cropped_at_the_start": Case(ConvGeometry(2, 3, 4, (8, 8), kernel=4, stride=4)),
 }
 
 

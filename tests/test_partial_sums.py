@@ -13,7 +13,7 @@ from linconv.core.cases import Case, Params
 from linconv.core.geometry import ConvGeometry
 from linconv.errormodel import precision as tolerance
 from linconv.errormodel.partial_sums import conv_backend, storage_partial_sums
-from linconv.relations import run_relation
+from linconv.relations import Relation, get, run_relation
 from linconv.relations.general_conv import GENERAL_CONV, unfold_matmul
 
 # docs/calibration.md "partial sums": grouped 4x5 kernel, 'same' padding, wide values
@@ -86,3 +86,52 @@ def test_the_term_does_not_hide_a_lost_tap() -> None:
         result = run_relation(relation, Case(geometry=GEOMETRY, dtype=dtype, values="wide", seed=14))
         grad_x = next(c for c in result.comparisons if c.formulation == "unfold_matmul" and c.tensor == "grad x")
         assert grad_x.ratio > 3, (dtype, grad_x.describe())
+
+
+# --- the same sums in the other ranks and in transposed convs --------------------------------------
+
+# measured bare (no partial-sum term) on seeds 0-19, values 'wide', oneDNN off: conv3d grad x needed
+# C up to 5.86 (float16), conv_transpose output 4.67 (float16); with the term 0.80 and 0.85
+GEOMETRY_3D = ConvGeometry(4, 2, 2, (3, 6, 5), (2, 4, 5), 1, "same", 1, 1, bias=False)
+TRANSPOSED = ConvGeometry(4, 4, 2, (6, 5), (4, 5), 1, 1, 1, 2, transposed=True)
+
+
+def _bare(relation: str) -> Relation:
+    record = get(relation)
+    formulations = {k: replace(v, partial_sums="") for k, v in record.formulations.items()}
+    return replace(record, formulations=formulations)
+
+
+def test_transposed_rules_charge_the_forward_and_the_weight() -> None:
+    for dtype in (torch.float16, torch.float32):
+        t = Case(TRANSPOSED, dtype=str(dtype).removeprefix("torch.")).build()
+        with torch.backends.mkldnn.flags(enabled=False):
+            for rule in ("slow_conv_transpose", "slow_conv_input_grad"):
+                want = {"output": 20, "weight": 4} if dtype == torch.float16 else {}  # 4x5 taps reach each output
+                assert storage_partial_sums(rule, TRANSPOSED, t.x, t.weight) == want
+
+
+@pytest.mark.parametrize(
+    ("relation", "geometry", "tensor", "formulations"),
+    [
+        ("general_conv_3d", GEOMETRY_3D, "grad x", ("conv3d",)),
+        ("conv_transpose", TRANSPOSED, "output", ("conv_transpose", "conv_input_grad")),
+    ],
+    ids=["conv3d", "conv_transpose"],
+)
+def test_slow_kernels_need_the_term_in_every_rank(relation, geometry, tensor, formulations) -> None:
+    """The term is needed (without it float16 is out of bound on these seeds) and sufficient."""
+    bare_worst = model_worst = 0.0
+    with torch.backends.mkldnn.flags(enabled=False):
+        for seed in range(20):
+            case = Case(geometry=geometry, dtype="float16", values="wide", seed=seed)
+            model = run_relation(relation, case)
+            assert not model.violations, model.message()
+            bare = run_relation(_bare(relation), case)
+            for result, worst in ((bare, "bare"), (model, "model")):
+                ratio = max(c.ratio for c in result.comparisons if c.tensor == tensor and c.formulation in formulations)
+                if worst == "bare":
+                    bare_worst = max(bare_worst, ratio)
+                else:
+                    model_worst = max(model_worst, ratio)
+    assert bare_worst > 1.0 and model_worst < 0.5, (bare_worst, model_worst)

@@ -24,6 +24,7 @@ which test_pointwise_one_term_in_every_dtype pins down.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -33,11 +34,11 @@ from linconv.core.cases import Case
 from linconv.core.config import DEFAULT_MAX_NUMEL, max_numel
 from linconv.core.geometry import ConvGeometry
 from linconv.faults import Fault, get_fault
-from linconv.faults.catalogue.sharpness import drop_one_input_term
+from linconv.faults.catalogue.sharpness import drop_last_input_channel, drop_one_input_term
 from linconv.faults.search import search
 from linconv.measure import RelationResult
 from linconv.relations import get, run_relation
-from strategies.geometry import MAX_CHANNELS_PER_GROUP, MAX_FULL_KERNEL_SIZE, MAX_KERNEL
+from strategies.geometry import MAX_CHANNELS_PER_GROUP, MAX_FULL_KERNEL_SIZE, MAX_KERNEL, MAX_PATCH
 
 # conv_geometries() passes max_per_group=16 to its channel draw (strategies/geometry.py).
 GENERAL_MAX_CHANNELS_PER_GROUP = 16
@@ -57,19 +58,31 @@ def largest_pointwise_k() -> int:
     return _most_channels(lambda c: c * c, MAX_CHANNELS_PER_GROUP)
 
 
-def largest_full_kernel_k() -> int:
-    # an h x w kernel on an h x w input: the weight (and dense matrix) c*c*h*w binds
+def largest_full_kernel_k(rank: int = 2) -> int:
+    # a kernel that covers its input: the weight (and dense matrix) c*c*taps binds
     return max(
-        h * w * _most_channels(lambda c, hw=h * w: c * c * hw, MAX_CHANNELS_PER_GROUP)
-        for h in range(1, MAX_FULL_KERNEL_SIZE + 1)
-        for w in range(1, MAX_FULL_KERNEL_SIZE + 1)
+        taps * _most_channels(lambda c, t=taps: c * c * t, MAX_CHANNELS_PER_GROUP)
+        for taps in {math.prod(s) for s in itertools.product(range(1, MAX_FULL_KERNEL_SIZE + 1), repeat=rank)}
     )
 
 
-def largest_general_k() -> int:
-    # a MAX_KERNEL^2 kernel on an input it just covers: dense matrix c*c*taps*1 and weight c*c*taps
-    taps = MAX_KERNEL * MAX_KERNEL
+def largest_general_k(rank: int = 2) -> int:
+    # a MAX_KERNEL^rank kernel on an input it just covers: dense matrix c*c*taps*1 and weight c*c*taps
+    taps = MAX_KERNEL**rank
     return taps * _most_channels(lambda c: c * c * taps, GENERAL_MAX_CHANNELS_PER_GROUP)
+
+
+def largest_conv_transpose_k() -> int:
+    # an upper bound: C/g <= 16 channels (conv_transpose_geometries' draw) times the taps that
+    # reach one output, at most prod(kernel) <= MAX_KERNEL^3; the case below reaches it
+    return GENERAL_MAX_CHANNELS_PER_GROUP * MAX_KERNEL**3
+
+
+def largest_patch_k() -> int:
+    # patches of up to MAX_PATCH^rank taps: the weight c*c*taps binds
+    return max(
+        MAX_PATCH**r * _most_channels(lambda c, t=MAX_PATCH**r: c * c * t, MAX_CHANNELS_PER_GROUP) for r in (1, 2, 3)
+    )
 
 
 LARGEST_K = {
@@ -79,6 +92,14 @@ LARGEST_K = {
     "composition": largest_full_kernel_k(),  # its full-kernel branch; the other two are smaller
     "init": largest_general_k(),
     "classifier_head": largest_full_kernel_k(),
+    **{f"pointwise_{r}d": largest_pointwise_k() for r in (1, 3)},
+    **{f"full_kernel_{r}d": largest_full_kernel_k(r) for r in (1, 3)},
+    **{f"general_conv_{r}d": largest_general_k(r) for r in (1, 3)},
+    **{f"composition_{r}d": largest_full_kernel_k(r) for r in (1, 3)},
+    **{f"init_{r}d": largest_general_k(r) for r in (1, 3)},
+    "conv_transpose": largest_conv_transpose_k(),
+    "unpatchify": largest_pointwise_k(),  # one tap per output: K = C/g, bound like a 1x1 conv's c*c
+    "patch_embedding": largest_patch_k(),
 }
 
 
@@ -92,6 +113,19 @@ def test_largest_k_is_what_the_default_budget_allows():
         "composition": 2048,
         "init": 400,
         "classifier_head": 2048,
+        "pointwise_1d": 64,
+        "pointwise_3d": 64,
+        "full_kernel_1d": 512,
+        "full_kernel_3d": 5632,
+        "general_conv_1d": 80,
+        "general_conv_3d": 2000,
+        "composition_1d": 512,
+        "composition_3d": 5632,
+        "init_1d": 80,
+        "init_3d": 2000,
+        "conv_transpose": 2000,
+        "unpatchify": 64,
+        "patch_embedding": 2048,
     }
 
 
@@ -123,14 +157,31 @@ GEOMETRIES_AT_LARGEST_K = {
 }
 GEOMETRIES_AT_LARGEST_K["composition"] = GEOMETRIES_AT_LARGEST_K["full_kernel"]
 GEOMETRIES_AT_LARGEST_K["classifier_head"] = GEOMETRIES_AT_LARGEST_K["full_kernel"]
+_FULL_K_3D = (8, 8, 8)  # 11 channels of 8x8x8: K = 5632
+GEOMETRIES_AT_LARGEST_K |= {
+    "pointwise_1d": ConvGeometry(4, 64, 64, (4,)),
+    "pointwise_3d": ConvGeometry(4, 64, 64, (2, 2, 2)),
+    "full_kernel_1d": ConvGeometry(4, 64, 32, (8,), kernel=8),
+    "full_kernel_3d": ConvGeometry(4, 11, 11, _FULL_K_3D, kernel=_FULL_K_3D),
+    "general_conv_1d": ConvGeometry(4, 16, 16, (MAX_KERNEL + 1,), kernel=MAX_KERNEL),
+    # a 5x5x5 input under a 5x5x5 kernel: one output per sample, within the dense-matrix budget
+    "general_conv_3d": ConvGeometry(4, 16, 16, (MAX_KERNEL,) * 3, kernel=MAX_KERNEL),
+    # 5 taps reach the middle output position per dimension (5x5x5 input, padding 3: output 3x3x3)
+    "conv_transpose": ConvGeometry(4, 16, 1, (MAX_KERNEL,) * 3, kernel=MAX_KERNEL, padding=3, transposed=True),
+    "unpatchify": ConvGeometry(4, 64, 16, (2, 2), kernel=2, stride=2, transposed=True),
+    "patch_embedding": ConvGeometry(4, 32, 32, (2 * MAX_PATCH,) * 3, kernel=MAX_PATCH, stride=MAX_PATCH),
+}
+GEOMETRIES_AT_LARGEST_K["composition_1d"] = GEOMETRIES_AT_LARGEST_K["full_kernel_1d"]
+GEOMETRIES_AT_LARGEST_K["composition_3d"] = GEOMETRIES_AT_LARGEST_K["full_kernel_3d"]
 HEAD_FEATURES = 16  # strategies.cases.MAX_HEAD_FEATURES
+_COMPOSITIONS = ("composition", "composition_1d", "composition_3d")
 
 
 def test_cases_at_largest_k_fit_the_budget():
     for relation, g in GEOMETRIES_AT_LARGEST_K.items():
         assert g.reduction_length() == LARGEST_K[relation]
         sizes = [math.prod(g.input_shape), math.prod(g.output_shape), math.prod(g.weight_shape)]
-        if relation in ("general_conv", "composition"):
+        if relation.startswith(("general_conv", "composition", "conv_transpose")):
             sizes.append(g.dense_numel())
         assert max(sizes) <= DEFAULT_MAX_NUMEL, (relation, sizes)
 
@@ -139,7 +190,7 @@ def _case(relation: str, dtype: str, seed: int = 0, **geometry) -> Case:
     g = GEOMETRIES_AT_LARGEST_K[relation]
     if geometry:
         g = ConvGeometry(**{**g.to_dict(), **geometry})
-    return Case(g, dtype=dtype, seed=seed, head_features=HEAD_FEATURES if relation == "composition" else 0)
+    return Case(g, dtype=dtype, seed=seed, head_features=HEAD_FEATURES if relation in _COMPOSITIONS else 0)
 
 
 def _probe(name: str, relation: str, formulation: str, wrap) -> Fault:
@@ -153,6 +204,25 @@ ONE_TERM_PROBES = {
     "general_conv": _probe("drop_term_general_conv", "general_conv", "unfold_matmul", drop_one_input_term),
     "composition": _probe("drop_term_composition", "composition", "fused_linear", drop_one_input_term),
     "classifier_head": _probe("drop_term_classifier_head", "classifier_head", "linear_head", drop_one_input_term),
+    # the Conv1d / Conv3d relations, transposed convs and patch embeddings: one term per (reached) output
+    **{
+        f"pointwise_{r}d": _probe(
+            f"drop_channel_pointwise_{r}d", f"pointwise_{r}d", "linear_over_channels", drop_last_input_channel
+        )
+        for r in (1, 3)
+    },
+    **{
+        f"{family}_{r}d": _probe(f"drop_term_{family}_{r}d", f"{family}_{r}d", formulation, drop_one_input_term)
+        for r in (1, 3)
+        for family, formulation in (
+            ("full_kernel", "flatten_linear"),
+            ("general_conv", "unfold_matmul"),
+            ("composition", "fused_linear"),
+        )
+    },
+    "conv_transpose": _probe("drop_term_conv_transpose", "conv_transpose", "conv_input_grad", drop_one_input_term),
+    "unpatchify": _probe("drop_term_unpatchify", "unpatchify", "linear_unpatchify", drop_one_input_term),
+    "patch_embedding": _probe("drop_term_patch_embedding", "patch_embedding", "patch_linear", drop_one_input_term),
 }
 ONE_CHANNEL_PROBES = {
     "full_kernel": get_fault("drop_channel_full_kernel"),

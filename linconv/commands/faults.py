@@ -45,9 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     faults = all_faults()
     if args.list:
+        name_width = max(len(f.name) for f in faults)
+        where_width = max(len(f.relation) + 1 + len(f.formulation) for f in faults)
         for f in faults:
             kind = "harmful" if f.harmful else "benign"
-            print(f"{f.name:34} {f.relation + '/' + f.formulation:38} {kind:8} {f.bug_class}")
+            print(f"{f.name:{name_width}} {f.relation + '/' + f.formulation:{where_width}} {kind:8} {f.bug_class}")
         return 0
     if args.max_examples is not None and args.max_examples < 1:
         print(f"faults: --max-examples must be >= 1, got {args.max_examples}", file=sys.stderr)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from linconv.converters import block_diagonal
-from linconv.core.cases import Params
+from linconv.core.cases import Params, channels_last
 from linconv.core.geometry import ConvGeometry
 from linconv.faults.catalogue.tensors import CHANNELS_LAST, all_integers, cast_params, same_layout
 from linconv.faults.record import fault
@@ -96,5 +96,52 @@ def computed_in_float64(fn_: Formulation) -> Formulation:
 def channels_last_copy(conv: Formulation) -> Formulation:
     def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
         return conv(x.contiguous(memory_format=CHANNELS_LAST), p, g)
+
+    return fn
+
+
+@fault(
+    name="channels_last_copy_unpatchify",
+    relation="unpatchify",
+    formulation="conv_transpose",
+    bug_class="benign_rounding",
+    description="the un-patchify's input copied to channels-last memory first",
+    harmful=False,
+)
+@fault(
+    name="channels_last_copy_conv_transpose",
+    relation="conv_transpose",
+    formulation="conv_transpose",
+    bug_class="benign_rounding",
+    description="the transposed conv's input copied to channels-last memory first",
+    harmful=False,
+)
+@fault(
+    name="channels_last_copy_patch_embedding",
+    relation="patch_embedding",
+    formulation="conv",
+    bug_class="benign_rounding",
+    description="the patch embedding's input copied to channels-last memory first",
+    harmful=False,
+)
+@fault(
+    name="channels_last_copy_3d",
+    relation="general_conv_3d",
+    formulation="conv3d",
+    bug_class="benign_rounding",
+    description="the Conv3d's input copied to channels_last_3d first (another kernel, another summation order)",
+    harmful=False,
+)
+@fault(
+    name="channels_last_copy_1d",
+    relation="general_conv_1d",
+    formulation="conv1d",
+    bug_class="benign_rounding",
+    description="the Conv1d's input copied to [N, L, C] memory first (a transposed sequence)",
+    harmful=False,
+)
+def channels_last_copy_any_rank(conv: Formulation) -> Formulation:
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        return conv(channels_last(x), p, g)
 
     return fn

@@ -43,6 +43,22 @@ def conv_init_with_fans(fan_in: Callable[[ConvGeometry], int]) -> Callable[[Case
 
 
 @fault(
+    name="init_fan_in_ignores_groups_3d",
+    relation="init_3d",
+    formulation="conv3d",
+    bug_class="fan_in",
+    description="Conv3d init computes fan-in as C*kd*kh*kw instead of C/groups*kd*kh*kw",
+    issue=issue(23854),
+)
+@fault(
+    name="init_fan_in_ignores_groups_1d",
+    relation="init_1d",
+    formulation="conv1d",
+    bug_class="fan_in",
+    description="Conv1d init computes fan-in as C*k instead of C/groups*k",
+    issue=issue(23854),
+)
+@fault(
     relation="init",
     formulation="conv2d",
     bug_class="fan_in",

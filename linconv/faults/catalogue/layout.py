@@ -61,6 +61,20 @@ def strided_input_read_as_contiguous(conv: Formulation) -> Formulation:
 
 
 @fault(
+    name="flatten_in_memory_order_3d",
+    relation="full_kernel_3d",
+    formulation="flatten_linear",
+    bug_class="layout",
+    description="flatten(1) of a channels_last_3d input follows memory (NDHWC) order, the weight expects NCDHW",
+)
+@fault(
+    name="flatten_in_memory_order_1d",
+    relation="full_kernel_1d",
+    formulation="flatten_linear",
+    bug_class="layout",
+    description="flatten(1) of a sequence stored [N, L, C] follows memory (L, C) order, the weight expects (C, L)",
+)
+@fault(
     relation="full_kernel",
     formulation="flatten_linear",
     bug_class="layout",
@@ -70,8 +84,65 @@ def flatten_in_memory_order(linear: Formulation) -> Formulation:
     def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
         if not is_channels_last_only(x):
             return linear(x, p, g)
-        # NHWC memory order fed to a weight laid out for NCHW's flatten(1)
-        return F.linear(x.permute(0, 2, 3, 1).flatten(1), block_diagonal(p.weight, g.groups), p.bias)
+        # channels-last memory order fed to a weight laid out for channels-first flatten(1)
+        return F.linear(x.movedim(1, -1).flatten(1), block_diagonal(p.weight, g.groups), p.bias)
+
+    return fn
+
+
+@fault(
+    name="channels_last_3d_input_read_as_ncdhw",
+    relation="pointwise_3d",
+    formulation="conv3d",
+    bug_class="layout",
+    description="conv3d reads a channels_last_3d input's memory as if it were NCDHW",
+)
+@fault(
+    name="sequence_read_as_channels_first",
+    relation="pointwise_1d",
+    formulation="conv1d",
+    bug_class="layout",
+    description="conv1d reads a sequence stored [N, L, C] (x.transpose(1, 2)) as if its memory were [N, C, L]",
+)
+def channels_last_input_read_as_channels_first(conv: Formulation) -> Formulation:
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        return conv(read_as_contiguous(x) if is_channels_last_only(x) else x, p, g)
+
+    return fn
+
+
+@fault(
+    relation="general_conv_3d",
+    formulation="conv3d",
+    bug_class="layout",
+    description="a kernel with depth == width is read with depth and width swapped",
+)
+def weight_depth_width_swapped(conv: Formulation) -> Formulation:
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        if g.kernel[0] == g.kernel[2]:
+            p = replace(p, weight=p.weight.transpose(2, 4))
+        return conv(x, p, g)
+
+    return fn
+
+
+@fault(
+    relation="unpatchify",
+    formulation="linear_unpatchify",
+    bug_class="layout",
+    description="on a channels_last input the un-patchify places the blocks patch-major (output k*grid + i) "
+    "instead of at i*k + k (a pixel-shuffle order mix-up)",
+)
+def unpatchify_blocks_patch_major(unpatchify: Formulation) -> Formulation:
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        y = unpatchify(x, p, g)
+        if not is_channels_last_only(x):
+            return y
+        n, r = y.shape[0], g.rank
+        # [N, O, g_1, k_1, ...] read back as [N, O, k_1, g_1, ...]
+        split = y.reshape(n, g.out_channels, *(v for grid, k in zip(g.size, g.kernel, strict=True) for v in (grid, k)))
+        order = (0, 1, *(v for axis in range(r) for v in (3 + 2 * axis, 2 + 2 * axis)))
+        return split.permute(order).reshape(y.shape)
 
     return fn
 

@@ -14,6 +14,22 @@ TILE_ROWS = 2
 
 
 @fault(
+    name="stale_last_batch_tile_3d",
+    relation="composition_3d",
+    formulation="fused_linear",
+    bug_class="tiles",
+    description=f"the fused Linear after a Conv3d runs the batch in tiles of {TILE_ROWS} rows; "
+    "the last tile keeps the previous tile's output",
+)
+@fault(
+    name="stale_last_batch_tile_1d",
+    relation="composition_1d",
+    formulation="fused_linear",
+    bug_class="tiles",
+    description=f"the fused Linear after a Conv1d runs the batch in tiles of {TILE_ROWS} rows; "
+    "the last tile keeps the previous tile's output",
+)
+@fault(
     relation="composition",
     formulation="fused_linear",
     bug_class="tiles",

@@ -66,12 +66,12 @@ def drop_last_input_channel(fn_: Callable) -> Callable:
     description="one input element dropped from the flattened Linear (exactly one term per output)",
 )
 def drop_one_input_term(fn_: Callable) -> Callable:
-    """One input element (last channel, last row, last column) never reaches the sum: exactly
-    one term of every full-kernel output."""
+    """One input element per sample (last channel, last position in every spatial dimension)
+    never reaches the sum: exactly one term of every full-kernel output."""
 
     def fn(x: torch.Tensor, *rest):
         mask = torch.ones_like(x)
-        mask[:, -1, -1, -1] = 0
+        mask[(slice(None), -1, *[-1] * (x.dim() - 2))] = 0
         return fn_(x * mask, *rest)
 
     return fn

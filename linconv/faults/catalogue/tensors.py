@@ -25,7 +25,13 @@ def issue(number: int) -> str:
 
 
 def is_channels_last_only(t: torch.Tensor) -> bool:
-    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=CHANNELS_LAST)
+    """Channels innermost in memory and not contiguous: NHWC (4-D), NDHWC (5-D, channels_last_3d)
+    or a sequence stored [N, L, C] (3-D)."""
+    if t.dim() not in (3, 4, 5) or t.is_contiguous():
+        return False
+    if t.dim() == 3:
+        return t.transpose(1, 2).is_contiguous()
+    return t.is_contiguous(memory_format=CHANNELS_LAST if t.dim() == 4 else torch.channels_last_3d)
 
 
 def _contiguous_strides(shape: torch.Size) -> tuple[int, ...]:
