@@ -3,7 +3,9 @@
 Each benchmark group is one shape at one batch size (benchmarks/benchmark_shapes.py): a 1x1 conv
 head vs a Linear head (512->1000, 2048->1000), the classic ``[N,512,4,4] -> 5`` full-kernel conv
 vs flatten + Linear, a 1x1 conv 256->256 at 14x14 (NCHW, channels_last, Linear over channels), a
-3x3 conv vs unfold + matmul vs a dense Linear, and conv + Linear vs the fused Linear. Forward
+3x3 conv vs unfold + matmul vs a dense Linear, two patch embeddings (the ViT-B/16 stem
+``[N, 3, 224, 224] -> 768`` with 16x16 patches and the ConvNeXt stem, 4x4 patches to 96 channels,
+NCHW and channels_last) as a conv vs patches + one Linear, and conv + Linear vs the fused Linear. Forward
 (no autograd) at batch 1 and 32; backward alone (of one recorded forward) at batch 32.
 
 Each runs on every device of ``--devices`` (env ``LINCONV_DEVICES``, default all: cpu, plus cuda

@@ -135,6 +135,28 @@ SHAPES: dict[str, Shape] = {
             notes="dense_linear builds its 2048x2048 matrix on every call, as the property checks it",
         ),
         Shape(
+            "ViT-B/16 stem [N,3,224,224] -> 768",
+            "patch_embedding",
+            ConvGeometry(1, 3, 768, (224, 224), kernel=16, stride=16),
+            {"conv": Variant("conv"), "patch_linear": Variant("patch_linear")},
+            pair=("conv", "patch_linear"),
+            notes="Conv2d(3, 768, 16, stride=16) vs 196 patches of 768 values and one Linear(768, 768)",
+        ),
+        Shape(
+            "ConvNeXt stem [N,3,224,224] -> 96",
+            "patch_embedding",
+            ConvGeometry(1, 3, 96, (224, 224), kernel=4, stride=4),
+            {
+                "conv": Variant("conv"),
+                "conv channels_last": Variant("conv", "channels_last"),
+                "patch_linear": Variant("patch_linear"),
+                "patch_linear channels_last": Variant("patch_linear", "channels_last"),
+            },
+            pair=("conv", "patch_linear"),
+            notes="Conv2d(3, 96, 4, stride=4) vs 3136 patches of 48 values and one Linear(48, 96); "
+            "ConvNeXt runs channels_last",
+        ),
+        Shape(
             "3x3 16->16 at 8x8 + Linear 1024->10",
             "composition",
             ConvGeometry(1, 16, 16, (8, 8), kernel=3, padding=1),

@@ -20,6 +20,14 @@ float16 0.71-0.97, bfloat16 0.09-0.12 (invisible: it would take a term 8-10x the
 one dropped channel (64 terms) -> float32 ~1.5e3, float16 7.4-9.7, bfloat16 0.93-1.22
 (borderline). At the largest pointwise K = 64 even bfloat16 sees one dropped channel (5.5-7.6),
 which test_pointwise_one_term_in_every_dtype pins down.
+
+The relations of issue 15 draw larger K: a Conv3d kernel covering 8x8x8 with 11 channels
+(full_kernel_3d, composition_3d: K = 5632), a 5x5x5 Conv3d or transposed conv with 16 channels
+per group (K = 2000; for conv_transpose an upper bound: the case reaching it has one output
+channel, which the strategy's channel budget does not draw), 4x4x4 patches of 32 channels
+(patch_embedding: 2048). Measured at those K, seed 0, output comparison, largest error/bound of
+the probe: float32 5.3 (composition_3d), 18 (full_kernel_3d), 65 (patch_embedding), 87
+(general_conv_3d), 104 (conv_transpose), >= 420 elsewhere; float64 >= 2.9e9 everywhere.
 """
 
 from __future__ import annotations

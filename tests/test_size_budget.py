@@ -14,9 +14,12 @@ from linconv.core.config import max_numel
 from strategies.cases import (
     classifier_head_cases,
     composition_cases,
+    conv_transpose_cases,
     full_kernel_cases,
     general_cases,
+    patch_embedding_cases,
     pointwise_cases,
+    unpatchify_cases,
 )
 
 
@@ -26,8 +29,9 @@ def _tensor_sizes(case: Case, *, dense: bool) -> dict[str, int]:
         "input": g.batch * g.in_features,
         "output": g.batch * g.out_features,
         "weight": g.out_channels * g.in_per_group * g.taps,
-        "columns (unfold)": g.batch * g.in_channels * g.taps * math.prod(g.output_size()),
     }
+    if not g.transposed:  # no formulation of a transposed conv unfolds
+        sizes["columns (unfold)"] = g.batch * g.in_channels * g.taps * math.prod(g.output_size())
     if dense:
         sizes["dense matrix"] = g.out_features * g.in_features
     if case.head_features:
@@ -41,6 +45,13 @@ STRATEGIES = {
     "general_conv": (general_cases(), True),
     "composition": (composition_cases(), True),
     "classifier_head": (classifier_head_cases(), False),
+    **{f"pointwise_{r}d": (pointwise_cases(rank=r), False) for r in (1, 3)},
+    **{f"full_kernel_{r}d": (full_kernel_cases(rank=r), False) for r in (1, 3)},
+    **{f"general_conv_{r}d": (general_cases(rank=r), True) for r in (1, 3)},
+    **{f"composition_{r}d": (composition_cases(rank=r), True) for r in (1, 3)},
+    "conv_transpose": (conv_transpose_cases(), True),
+    "unpatchify": (unpatchify_cases(), False),
+    "patch_embedding": (patch_embedding_cases(), False),
 }
 
 

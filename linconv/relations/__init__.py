@@ -7,7 +7,8 @@
   :mod:`~linconv.relations.pointwise`, :mod:`~linconv.relations.full_kernel`,
   :mod:`~linconv.relations.general_conv`, :mod:`~linconv.relations.composition`,
   :mod:`~linconv.relations.init`, :mod:`~linconv.relations.classifier_head`,
-  :mod:`~linconv.relations.converted`;
+  :mod:`~linconv.relations.converted`, :mod:`~linconv.relations.conv_nd` (their Conv1d/Conv3d
+  counterparts), :mod:`~linconv.relations.transposed`, :mod:`~linconv.relations.patch_embedding`;
 - :mod:`~linconv.relations.common`: building blocks they share (the conv, flatten + Linear,
   reduction lengths) and :mod:`~linconv.relations.conditions` (where a relation applies).
 

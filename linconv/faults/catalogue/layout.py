@@ -130,8 +130,8 @@ def weight_depth_width_swapped(conv: Formulation) -> Formulation:
     relation="unpatchify",
     formulation="linear_unpatchify",
     bug_class="layout",
-    description="on a channels_last input the un-patchify places the blocks patch-major (output k*grid + i) "
-    "instead of at i*k + k (a pixel-shuffle order mix-up)",
+    description="on a channels_last input the un-patchify puts tap j of position i at j*grid + i instead of "
+    "i*k + j (a pixel-shuffle order mix-up)",
 )
 def unpatchify_blocks_patch_major(unpatchify: Formulation) -> Formulation:
     def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
