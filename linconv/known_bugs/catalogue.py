@@ -105,6 +105,8 @@ class GroupedConvWeightGradSize1Strides(KnownBug):
             and case.dtype in ("float64", "bfloat16", "float16")
             and case.input_view == "size1_strides"
             and case.memory_format == "channels_last"
+            and g.rank == 2  # conv1d, conv3d and transposed convs: 0 wrong in 150 / 140 / 300 (docs/robustness.md)
+            and not g.transposed
             and g.groups > 1
             and g.in_per_group >= 2
             and 1 in (g.batch, *g.size)
