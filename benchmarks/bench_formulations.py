@@ -6,7 +6,8 @@ vs flatten + Linear, a 1x1 conv 256->256 at 14x14 (NCHW, channels_last, Linear o
 3x3 conv vs unfold + matmul vs a dense Linear, two patch embeddings (the ViT-B/16 stem
 ``[N, 3, 224, 224] -> 768`` with 16x16 patches and the ConvNeXt stem, 4x4 patches to 96 channels,
 NCHW and channels_last) as a conv vs patches + one Linear, and conv + Linear vs the fused Linear. Forward
-(no autograd) at batch 1 and 32; backward alone (of one recorded forward) at batch 32.
+(no autograd) at batch 1 and 32; backward alone (of one recorded forward) at batch 32 (the
+224x224 stems: 1 and 8, backward at 8).
 
 Each runs on every device of ``--devices`` (env ``LINCONV_DEVICES``, default all: cpu, plus cuda
 and mps, each skipped with its reason where absent), in the flags torch ships (no precision mode:
@@ -30,7 +31,7 @@ import timeit
 
 import pytest
 import torch
-from benchmark_shapes import BATCHES, SHAPES, THREADS, prepared, train_batch
+from benchmark_shapes import SHAPES, THREADS, prepared
 from torch.utils.benchmark import timer as synchronized_clock
 
 from linconv.lanes.devices import device_unavailable_reason
@@ -43,7 +44,7 @@ _CASES = [
     (shape, batch, variant, phase)
     for shape, spec in SHAPES.items()
     for phase in ("forward", "backward")
-    for batch in (BATCHES if phase == "forward" else (train_batch(),))
+    for batch in (spec.batches if phase == "forward" else spec.batches[-1:])
     for variant, v in spec.variants.items()
     if phase == "forward" or v.formulation
 ]

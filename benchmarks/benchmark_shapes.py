@@ -18,11 +18,16 @@ from linconv.core.geometry import ConvGeometry
 from linconv.relations import get
 from linconv.timing import timing_threads
 
-__all__ = ["BATCHES", "SHAPES", "THREADS", "Shape", "Variant", "prepared", "train_batch"]
+__all__ = ["BATCHES", "SHAPES", "STEM_BATCHES", "THREADS", "Shape", "Variant", "prepared", "train_batch"]
 
 # Batch 1 (inference, latency) and a training-size batch; 32 keeps the whole run on a 2-core CPU
 # near 2 minutes (docs/timing.md).
 BATCHES = (1, 32)
+
+
+# The 224x224 stems (patch embeddings): inference and a training batch of 8; at 32 their
+# backward alone took 2 s a call on this 2-core CPU under load, 40 s per benchmark with warm-up.
+STEM_BATCHES = (1, 8)
 
 
 def train_batch() -> int:
@@ -51,9 +56,12 @@ class Variant:
 class Shape:
     name: str
     relation: str  # the relation (linconv.relations) whose formulations these are
-    geometry: ConvGeometry  # batch is replaced by each of BATCHES
+    geometry: ConvGeometry  # batch is replaced by each of the shape's batches
     variants: dict[str, Variant]
     head_features: int = 0
+    # batch sizes (forward at each, backward at the last); 224x224 stems train at 8, which keeps
+    # one backward call of the ViT stem's conv under a second on one CPU thread
+    batches: tuple[int, ...] = BATCHES
     # the relation's formulation names of the pair fidelity.py compares (A, B): A / B
     pair: tuple[str, str] = ("conv2d", "flatten_linear")
     notes: str = field(default="")
@@ -140,6 +148,7 @@ SHAPES: dict[str, Shape] = {
             ConvGeometry(1, 3, 768, (224, 224), kernel=16, stride=16),
             {"conv": Variant("conv"), "patch_linear": Variant("patch_linear")},
             pair=("conv", "patch_linear"),
+            batches=STEM_BATCHES,
             notes="Conv2d(3, 768, 16, stride=16) vs 196 patches of 768 values and one Linear(768, 768)",
         ),
         Shape(
@@ -153,6 +162,7 @@ SHAPES: dict[str, Shape] = {
                 "patch_linear channels_last": Variant("patch_linear", "channels_last"),
             },
             pair=("conv", "patch_linear"),
+            batches=STEM_BATCHES,
             notes="Conv2d(3, 96, 4, stride=4) vs 3136 patches of 48 values and one Linear(48, 96); "
             "ConvNeXt runs channels_last",
         ),
