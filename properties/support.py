@@ -4,9 +4,10 @@ the run report, fail readably and pin the case to the failure so the capture plu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
-from hypothesis import assume, example, given, note
+from hypothesis import assume, example, given, note, settings
 
 from linconv.core.cases import Case
 from linconv.corpus import capture
@@ -59,7 +60,7 @@ def verify_violated(name: str, case: Case, device: str) -> RelationResult:
 def relation_property(name: str) -> Callable[..., None]:
     """The property of relation ``name``: ``@given`` its strategy (plus its explicit examples),
     checked on the ``device`` parameter with :func:`verify`, or :func:`verify_violated` for a
-    negative control."""
+    negative control; ``example_share`` of the profile's examples."""
     relation = get(name)
     check = verify_violated if relation.negative_control is not None else verify
 
@@ -69,6 +70,9 @@ def relation_property(name: str) -> Callable[..., None]:
     test.__doc__ = relation.statement
     test.__name__ = test.__qualname__ = f"test_{name}"
     test = given(case=relation.strategy())(test)
+    if relation.example_share < 1:  # a share of the profile loaded for this run (read at collection)
+        budget = max(1, math.ceil(relation.example_share * settings.default.max_examples))
+        test = settings(max_examples=budget)(test)
     for case in relation.examples:
         test = example(case=case)(test)
     test.linconv_relation = name  # type: ignore[attr-defined]

@@ -110,3 +110,19 @@ def test_every_relation_is_complete(relation):
         module = importlib.import_module(relation.property_module.removesuffix(".py").replace("/", "."))
         tests = [v for v in vars(module).values() if getattr(v, "linconv_relation", None) == relation.name]
         assert len(tests) == 1, f"{relation.property_module} must hold exactly one property of {relation.name!r}"
+
+
+def test_a_relation_draws_its_share_of_the_profile():
+    from hypothesis import settings
+
+    from properties.support import relation_property
+
+    with registered(dataclasses.replace(TOY, example_share=0.25)):
+        test = relation_property("toy_pointwise")
+    budget = test._hypothesis_internal_use_settings.max_examples
+    assert budget == max(1, -(-settings.default.max_examples // 4))  # a quarter, rounded up
+    with registered(TOY):
+        full = relation_property("toy_pointwise")
+    assert full._hypothesis_internal_use_settings.max_examples == settings.default.max_examples
+    with pytest.raises(ValueError, match=r"^relation 'toy_pointwise': example_share must be in \(0, 1\], got 0$"):
+        dataclasses.replace(TOY, example_share=0)

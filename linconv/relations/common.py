@@ -15,6 +15,8 @@ from linconv.core.cases import Case, Params
 from linconv.core.geometry import ConvGeometry
 
 __all__ = [
+    "MINOR_SHARE",
+    "SHARE",
     "Formulation",
     "composition_reductions",
     "conv",
@@ -26,6 +28,14 @@ __all__ = [
 ]
 
 Formulation = Callable[[torch.Tensor, Params, ConvGeometry], torch.Tensor]
+
+# Shares of the profile's examples (Relation.example_share) for the relations added after the 2-D
+# ones (Conv1d/Conv3d, transposed convs, patch embeddings): `tox -e verify` must stay within two
+# minutes on 2 cores, and at full share they tripled the property run (docs/measurements.md). The
+# relations themselves get half; init, the negative controls and the converters, whose 2-D
+# counterparts run the same code at full share, a quarter.
+SHARE = 0.5
+MINOR_SHARE = 0.25
 
 
 def pad(x: torch.Tensor, g: ConvGeometry) -> torch.Tensor:

@@ -32,6 +32,8 @@ from linconv.core.cases import Params
 from linconv.core.geometry import ConvGeometry
 from linconv.errormodel.constants import RELU_EFFECT
 from linconv.relations.common import (
+    MINOR_SHARE,
+    SHARE,
     composition_reductions,
     conv,
     conv_flat,
@@ -115,6 +117,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             cross_device=True,
             property_module=module,
             applies_to=requires(is_rank, POINTWISE, NO_HEAD),
+            example_share=SHARE,
         ),
         Relation(
             name=f"full_kernel_{r}d",
@@ -131,6 +134,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             cross_device=True,
             property_module=module,
             applies_to=requires(is_rank, FULL_KERNEL, NO_HEAD),
+            example_share=SHARE,
         ),
         Relation(
             name=f"general_conv_{r}d",
@@ -148,6 +152,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             cross_device=True,
             property_module=module,
             applies_to=requires(is_rank, NO_HEAD),
+            example_share=SHARE,
         ),
         Relation(
             name=f"composition_{r}d",
@@ -164,6 +169,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             cross_device=True,
             property_module=module,
             applies_to=requires(is_rank, HEAD),
+            example_share=SHARE,
         ),
         Relation(
             name=f"composition_{r}d_with_activation",
@@ -175,6 +181,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             negative_control=NegativeControl(effect=relu_effect, min_effect=RELU_EFFECT, decisive=("output",)),
             property_module=module,
             applies_to=requires(is_rank, HEAD),
+            example_share=MINOR_SHARE,
         ),
         dataclasses.replace(
             INIT,
@@ -185,6 +192,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             formulations={conv_name.lower(): INIT.formulations["conv2d"], "linear": INIT.formulations["linear"]},
             property_module=module,
             applies_to=requires(is_rank),
+            example_share=MINOR_SHARE,
         ),
     ]
     registered = {relation.name: register(relation) for relation in relations}
@@ -201,6 +209,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             UNSTRIDED,
             NO_HEAD,
             module=module,
+            example_share=MINOR_SHARE,
         ),
         converter_relation(
             f"converted_full_kernel_{r}d",
@@ -213,6 +222,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             FULL_KERNEL,
             NO_HEAD,
             module=module,
+            example_share=MINOR_SHARE,
         ),
     ):
         registered[relation.name] = relation

@@ -78,7 +78,16 @@ def converted_fused(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor
 
 
 def converter_relation(
-    name, statement, fn, reference, strategy, reductions, *conditions, module=_MODULE, workspace=None
+    name,
+    statement,
+    fn,
+    reference,
+    strategy,
+    reductions,
+    *conditions,
+    module=_MODULE,
+    workspace=None,
+    example_share=1.0,
 ) -> Relation:
     """Register the relation of one converter: its module computes ``reference``'s map (output
     and input gradient), on the cases ``conditions`` admit; its property lives in ``module``;
@@ -96,6 +105,7 @@ def converter_relation(
             reductions=reductions,
             property_module=module,
             applies_to=requires(*conditions),
+            example_share=example_share,
         )
     )
 

@@ -16,7 +16,7 @@ from linconv import converters
 from linconv.converters import block_diagonal, patchify
 from linconv.core.cases import Params
 from linconv.core.geometry import ConvGeometry
-from linconv.relations.common import conv, requires
+from linconv.relations.common import MINOR_SHARE, SHARE, conv, requires
 from linconv.relations.conditions import CONV, NO_HEAD, PATCH
 from linconv.relations.converted import conv_module, converter_relation
 from linconv.relations.record import FormulationSpec, Relation
@@ -65,6 +65,7 @@ PATCH_EMBEDDING = register(
         cross_device=True,
         property_module=_MODULE,
         applies_to=requires(CONV, PATCH, NO_HEAD),
+        example_share=SHARE,
     )
 )
 
@@ -79,4 +80,5 @@ converter_relation(
     PATCH,
     NO_HEAD,
     module=_MODULE,
+    example_share=MINOR_SHARE,
 )

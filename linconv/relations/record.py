@@ -114,6 +114,9 @@ class Relation:
     cross_device: bool = False  # the cross-device property compares its formulations CPU vs accelerator
     property_module: str = ""  # the module holding its property (empty: properties/test_registered.py)
     examples: tuple[Case, ...] = ()  # explicit examples its property always runs
+    # the fraction of the profile's max_examples its property draws (the run's time budget:
+    # docs/measurements.md); calibration and the fault search use their own budgets
+    example_share: float = 1.0
     applies_to: Callable[[Case], str] = field(default=_applies_everywhere)
     notes: str = ""
 
@@ -122,6 +125,8 @@ class Relation:
             raise ValueError(f"relation name must be an identifier, got {self.name!r}")
         if not self.formulations:
             raise ValueError(f"relation {self.name!r}: formulations must name at least one formulation")
+        if not 0 < self.example_share <= 1:
+            raise ValueError(f"relation {self.name!r}: example_share must be in (0, 1], got {self.example_share!r}")
 
     @property
     def timed(self) -> bool:

@@ -24,7 +24,7 @@ from linconv import converters
 from linconv.converters import block_diagonal
 from linconv.core.cases import Params
 from linconv.core.geometry import ConvGeometry
-from linconv.relations.common import requires
+from linconv.relations.common import MINOR_SHARE, SHARE, requires
 from linconv.relations.conditions import NO_HEAD, PATCH, TRANSPOSED
 from linconv.relations.converted import conv_module, converter_relation
 from linconv.relations.general_conv import dense_linear
@@ -118,6 +118,7 @@ CONV_TRANSPOSE = register(
         cross_device=True,
         property_module=_MODULE,
         applies_to=requires(TRANSPOSED, NO_HEAD),
+        example_share=SHARE,
     )
 )
 
@@ -138,6 +139,7 @@ UNPATCHIFY = register(
         cross_device=True,
         property_module=_MODULE,
         applies_to=requires(TRANSPOSED, PATCH, NO_HEAD),
+        example_share=SHARE,
     )
 )
 
@@ -151,4 +153,5 @@ converter_relation(
     TRANSPOSED,
     NO_HEAD,
     module=_MODULE,
+    example_share=MINOR_SHARE,
 )
