@@ -52,7 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fault-examples", type=int, default=None, help="examples per fault (default: the ci profile's)"
     )
     parser.add_argument(
-        "--bench-max-time", type=float, default=None, help="seconds per benchmark (default 0.5: bench_formulations.py)"
+        "--bench-max-time",
+        type=float,
+        default=None,
+        help="seconds per benchmark (default 0.5: bench_formulations.py); given, each benchmark is also "
+        "timed once after one warm-up call (a rehearsal)",
     )
     parser.add_argument("--plan", action="store_true", help="print the stages and their time limits; run nothing")
     parser.set_defaults(func=run)

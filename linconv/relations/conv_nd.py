@@ -42,10 +42,10 @@ from linconv.relations.common import (
     pad,
     requires,
 )
-from linconv.relations.composition import conv_relu_linear, conv_then_linear, fused_linear, relu_effect
+from linconv.relations.composition import COMPOSITION, conv_relu_linear, conv_then_linear, relu_effect
 from linconv.relations.conditions import FULL_KERNEL, HEAD, NO_HEAD, POINTWISE, UNSTRIDED, rank
 from linconv.relations.converted import conv_module, converter_relation
-from linconv.relations.general_conv import dense_linear
+from linconv.relations.general_conv import GENERAL_CONV, unfold_numel
 from linconv.relations.init import INIT
 from linconv.relations.record import FormulationSpec, NegativeControl, Relation
 from linconv.relations.registry import register
@@ -142,8 +142,10 @@ def register_rank(r: int) -> dict[str, Relation]:
             strategy=lambda: general_cases(rank=r),
             formulations={
                 conv_name.lower(): conv_spec,
-                "unfold_matmul": FormulationSpec(unfold_matmul_nd, ("matmul",), partial_sums="fold"),
-                "dense_linear": FormulationSpec(dense_linear, ("matmul",), storage_accumulation=("weight",)),
+                "unfold_matmul": FormulationSpec(
+                    unfold_matmul_nd, ("matmul",), partial_sums="fold", workspace=unfold_numel
+                ),
+                "dense_linear": GENERAL_CONV.formulations["dense_linear"],
             },
             reference=conv,
             grads=("x", "weight", "bias"),
@@ -160,7 +162,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             strategy=lambda: composition_cases(rank=r),
             formulations={
                 "conv_then_linear": FormulationSpec(conv_then_linear, ("conv", "matmul"), partial_sums="slow_conv"),
-                "fused_linear": FormulationSpec(fused_linear, ("matmul",)),
+                "fused_linear": COMPOSITION.formulations["fused_linear"],
             },
             reference=conv_then_linear,
             grads=("x", "weight", "bias", "head_weight", "head_bias"),
@@ -175,7 +177,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             name=f"composition_{r}d_with_activation",
             statement=f"negative control: with a ReLU between {conv_name} and Linear, the fused Linear does NOT match",
             strategy=_control_cases(r),
-            formulations={"fused_linear": FormulationSpec(fused_linear, ("matmul",))},
+            formulations={"fused_linear": COMPOSITION.formulations["fused_linear"]},
             reference=conv_relu_linear,
             reductions=composition_reductions,
             negative_control=NegativeControl(effect=relu_effect, min_effect=RELU_EFFECT, decisive=("output",)),

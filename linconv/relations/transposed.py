@@ -27,7 +27,7 @@ from linconv.core.geometry import ConvGeometry
 from linconv.relations.common import MINOR_SHARE, SHARE, requires
 from linconv.relations.conditions import NO_HEAD, PATCH, TRANSPOSED
 from linconv.relations.converted import conv_module, converter_relation
-from linconv.relations.general_conv import dense_linear
+from linconv.relations.general_conv import GENERAL_CONV
 from linconv.relations.record import FormulationSpec, Relation
 from linconv.relations.registry import register
 from strategies import conv_transpose_cases, unpatchify_cases
@@ -109,7 +109,7 @@ CONV_TRANSPOSE = register(
         formulations={
             "conv_transpose": _CONV_TRANSPOSE_SPEC,
             "conv_input_grad": FormulationSpec(conv_input_grad, ("conv",), partial_sums="slow_conv_input_grad"),
-            "dense_linear": FormulationSpec(dense_linear, ("matmul",), storage_accumulation=("weight",)),
+            "dense_linear": GENERAL_CONV.formulations["dense_linear"],
         },
         reference=conv_transpose,
         grads=("x", "weight", "bias"),
@@ -153,5 +153,6 @@ converter_relation(
     TRANSPOSED,
     NO_HEAD,
     module=_MODULE,
+    workspace=ConvGeometry.dense_numel,
     example_share=MINOR_SHARE,
 )
