@@ -15,6 +15,11 @@ and writes the table (Markdown) and every verdict (JSON). From the repository ro
 
     python benchmarks/gate_power.py collect --out reports/power          # ~2.5 min a run, 31 runs
     python benchmarks/gate_power.py analyse reports/power --markdown docs/gate-power.md
+
+``--properties`` (property paths, default all of ``properties``) and ``--bench-max-time`` (seconds
+per benchmark, LINCONV_BENCH_MAX_TIME) make a scaled campaign when the full one does not fit:
+the table then says what the gate resolves on that part of the flow, which is less than the whole
+(fewer cells and shorter benchmarks: less power, and the same thresholds).
 """
 
 from __future__ import annotations
@@ -35,16 +40,18 @@ FACTORS = (1.05, 1.1, 1.25, 1.5, 2.0)
 OPS = ("conv", "linear")
 
 
-def _run(out: Path, slowdown: str | None) -> float:
+def _run(out: Path, slowdown: str | None, properties: tuple[str, ...], bench_max_time: float | None) -> float:
     """One tox-like run into ``out``: properties (every example timed) and benchmarks."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LINCONV_TIMING": "1", "OMP_NUM_THREADS": "1"}
     env.pop("LINCONV_SLOWDOWN", None)
     if slowdown:
         env["LINCONV_SLOWDOWN"] = slowdown
+    if bench_max_time is not None:
+        env["LINCONV_BENCH_MAX_TIME"] = str(bench_max_time)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--devices", "cpu"]
-    subprocess.run([*pytest, "properties", "--hypothesis-profile", "ci", "--report-dir", str(out),
+    subprocess.run([*pytest, *properties, "--hypothesis-profile", "ci", "--report-dir", str(out),
                     "--junitxml", str(out / "junit.xml"), "-o", "junit_family=xunit1"],
                    cwd=ROOT, env=env, check=False, capture_output=True)  # fmt: skip
     subprocess.run([*pytest, "benchmarks/bench_formulations.py", "--benchmark-only",
@@ -53,7 +60,13 @@ def _run(out: Path, slowdown: str | None) -> float:
     return time.perf_counter() - started
 
 
-def collect(out: Path, ops: tuple[str, ...], factors: tuple[float, ...]) -> None:
+def collect(
+    out: Path,
+    ops: tuple[str, ...],
+    factors: tuple[float, ...],
+    properties: tuple[str, ...] = ("properties",),
+    bench_max_time: float | None = None,
+) -> None:
     schedule: list[tuple[str, str | None]] = [("A00", None)]
     for i, (op, factor) in enumerate(itertools.product(ops, factors), start=1):
         spec = f"{op}={factor:g}"
@@ -62,7 +75,7 @@ def collect(out: Path, ops: tuple[str, ...], factors: tuple[float, ...]) -> None
         target = out / name
         if (target / "benchmarks.json").is_file():
             continue  # resume an interrupted collection
-        seconds = _run(target, spec)
+        seconds = _run(target, spec, properties, bench_max_time)
         print(f"{name}: {spec or 'baseline'} in {seconds:.0f} s", flush=True)
 
 
@@ -131,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--ops", default=",".join(OPS))
     c.add_argument("--factors", default=",".join(f"{f:g}" for f in FACTORS))
+    c.add_argument("--properties", default="properties", help="comma-separated property paths (default: all)")
+    c.add_argument("--bench-max-time", type=float, default=None, help="seconds per benchmark (default 0.5)")
     a = actions.add_parser("analyse", help="judge every comparison with the gate as it is")
     a.add_argument("directory", type=Path)
     a.add_argument("--markdown", type=Path)
@@ -138,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.action == "collect":
         factors = tuple(float(f) for f in args.factors.split(","))
-        collect(args.out, tuple(args.ops.split(",")), factors)
+        collect(args.out, tuple(args.ops.split(",")), factors, tuple(args.properties.split(",")), args.bench_max_time)
         return 0
     found = analyse(args.directory, Thresholds())
     text = _table(found)
