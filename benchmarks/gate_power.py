@@ -16,10 +16,11 @@ and writes the table (Markdown) and every verdict (JSON). From the repository ro
     python benchmarks/gate_power.py collect --out reports/power          # ~2.5 min a run, 31 runs
     python benchmarks/gate_power.py analyse reports/power --markdown docs/gate-power.md
 
-``--properties`` (property paths, default all of ``properties``) and ``--bench-max-time`` (seconds
-per benchmark, LINCONV_BENCH_MAX_TIME) make a scaled campaign when the full one does not fit:
-the table then says what the gate resolves on that part of the flow, which is less than the whole
-(fewer cells and shorter benchmarks: less power, and the same thresholds).
+``--properties`` (property paths, default all of ``properties``), ``--bench-max-time`` (seconds
+per benchmark, LINCONV_BENCH_MAX_TIME) and ``--bench-k`` (a ``-k`` selection of benchmarks) make a
+scaled campaign when the full one does not fit: the table then says what the gate resolves on that
+part of the flow, which is less than the whole (fewer cells and shorter benchmarks: less power,
+and the same thresholds).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ FACTORS = (1.05, 1.1, 1.25, 1.5, 2.0)
 OPS = ("conv", "linear")
 
 
-def _run(out: Path, slowdown: str | None, properties: tuple[str, ...], bench_max_time: float | None) -> float:
+def _run(
+    out: Path, slowdown: str | None, properties: tuple[str, ...], bench_max_time: float | None, bench_k: str | None
+) -> float:
     """One tox-like run into ``out``: properties (every example timed) and benchmarks."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LINCONV_TIMING": "1", "OMP_NUM_THREADS": "1"}
     env.pop("LINCONV_SLOWDOWN", None)
@@ -54,7 +57,8 @@ def _run(out: Path, slowdown: str | None, properties: tuple[str, ...], bench_max
     subprocess.run([*pytest, *properties, "--hypothesis-profile", "ci", "--report-dir", str(out),
                     "--junitxml", str(out / "junit.xml"), "-o", "junit_family=xunit1"],
                    cwd=ROOT, env=env, check=False, capture_output=True)  # fmt: skip
-    subprocess.run([*pytest, "benchmarks/bench_formulations.py", "--benchmark-only",
+    select = ["-k", bench_k] if bench_k else []
+    subprocess.run([*pytest, "benchmarks/bench_formulations.py", *select, "--benchmark-only",
                     "--benchmark-json", str(out / "benchmarks.json")],
                    cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
     return time.perf_counter() - started
@@ -66,6 +70,7 @@ def collect(
     factors: tuple[float, ...],
     properties: tuple[str, ...] = ("properties",),
     bench_max_time: float | None = None,
+    bench_k: str | None = None,
 ) -> None:
     schedule: list[tuple[str, str | None]] = [("A00", None)]
     for i, (op, factor) in enumerate(itertools.product(ops, factors), start=1):
@@ -75,7 +80,7 @@ def collect(
         target = out / name
         if (target / "benchmarks.json").is_file():
             continue  # resume an interrupted collection
-        seconds = _run(target, spec, properties, bench_max_time)
+        seconds = _run(target, spec, properties, bench_max_time, bench_k)
         print(f"{name}: {spec or 'baseline'} in {seconds:.0f} s", flush=True)
 
 
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--factors", default=",".join(f"{f:g}" for f in FACTORS))
     c.add_argument("--properties", default="properties", help="comma-separated property paths (default: all)")
     c.add_argument("--bench-max-time", type=float, default=None, help="seconds per benchmark (default 0.5)")
+    c.add_argument("--bench-k", default=None, help="a pytest -k expression selecting benchmarks (default: all)")
     a = actions.add_parser("analyse", help="judge every comparison with the gate as it is")
     a.add_argument("directory", type=Path)
     a.add_argument("--markdown", type=Path)
@@ -153,7 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.action == "collect":
         factors = tuple(float(f) for f in args.factors.split(","))
-        collect(args.out, tuple(args.ops.split(",")), factors, tuple(args.properties.split(",")), args.bench_max_time)
+        collect(
+            args.out,
+            tuple(args.ops.split(",")),
+            factors,
+            tuple(args.properties.split(",")),
+            args.bench_max_time,
+            args.bench_k,
+        )
         return 0
     found = analyse(args.directory, Thresholds())
     text = _table(found)
