@@ -28,10 +28,10 @@ ALLOWED: dict[str, set[str]] = {
     "corpus": {"core", "lanes", "measure", "relations", "known_bugs"},
     "runreport": {"core", "lanes", "timing", "relations"},
     "gate": {"core", "runreport", "timing"},
-    "faults": {"core", "errormodel", "measure", "relations", "search", "converters"},
+    "faults": {"core", "lanes", "errormodel", "measure", "relations", "search", "converters"},
     "testing": {"core", "lanes", "errormodel", "measure"},
     "models": {"core", "lanes", "errormodel", "measure", "relations", "timing", "corpus", "runreport"},
-    "calibration": {"core", "errormodel", "relations", "search"},
+    "calibration": {"core", "lanes", "errormodel", "relations", "search"},
     "plugins": {
         *("core", "lanes", "errormodel", "measure", "relations", "search", "timing", "corpus", "runreport"),
         *("faults", "known_bugs"),

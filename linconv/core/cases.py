@@ -182,11 +182,12 @@ class Case:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
-    def reproduction(self, relation: str) -> str:
-        """A Python snippet that rebuilds and re-checks this case."""
+    def reproduction(self, relation: str, execution: str = "eager") -> str:
+        """A Python snippet that rebuilds and re-checks this case (in execution lane ``execution``)."""
+        lane = "" if execution == "eager" else f", execution={execution!r}"
         return (
             "from linconv.core.cases import Case\nfrom linconv.relations import check_relation\n"
-            f"check_relation({relation!r}, Case.from_dict({self.to_dict()!r}))"
+            f"check_relation({relation!r}, Case.from_dict({self.to_dict()!r}){lane})"
         )
 
     # --- tensors ------------------------------------------------------------------------

@@ -32,6 +32,9 @@ class Comparison:
     bound: float = 0.0
     problem: str = ""  # a shape mismatch or missing tensor, stated in words
     c_needed: float = math.nan  # smallest error-model constant C that covers this tensor (calibration)
+    # what the tensor is judged against: the float64 "reference", or the same formulation run
+    # "eager"ly (a compiled execution lane's agreement check, linconv.relations.execution)
+    against: str = "reference"
 
     @property
     def ok(self) -> bool:
@@ -41,9 +44,10 @@ class Comparison:
         if self.problem:
             return f"{self.formulation} {self.tensor}: {self.problem}"
         lane = "exact lane (bit-for-bit)" if self.exact else "error model"
+        against = "float64 reference" if self.against == "reference" else f"{self.against} value"
         return (
             f"{self.formulation} {self.tensor} at index {list(self.index)}: got {self.value!r}, "
-            f"float64 reference {self.reference!r}, |error| {self.error:.3e} > bound {self.bound:.3e} "
+            f"{against} {self.reference!r}, |error| {self.error:.3e} > bound {self.bound:.3e} "
             f"(ratio {self.ratio:.3g}, {lane})"
         )
 
@@ -76,6 +80,7 @@ def compare(
     exact: bool = False,
     limit: torch.Tensor | None = None,
     missing_is_zero: bool = True,
+    against: str = "reference",
 ) -> Comparison:
     """The worst element of ``computed`` against ``reference`` by error / bound.
 
@@ -83,12 +88,15 @@ def compare(
     its own; else the error model for ``magnitude`` (``|W| (*) |x| + |b|`` or its backward
     analogue), ``reduction`` terms and ``precision``. A ``computed`` of None is a zero tensor when
     ``missing_is_zero`` (a gradient that never reached a leaf), else a problem, as is a tensor that
-    only one side has."""
+    only one side has. ``against`` names what ``reference`` is when it is not the float64
+    reference (``"eager"``: the same formulation run eagerly)."""
     if reference is None or (computed is None and not missing_is_zero):
         if computed is None and reference is None:
-            return Comparison(formulation, tensor, exact, 0.0)
+            return Comparison(formulation, tensor, exact, 0.0, against=against)
         side = "the reference" if computed is None else "the formulation"
-        return Comparison(formulation, tensor, exact, math.inf, problem=f"present on {side}'s side only")
+        return Comparison(
+            formulation, tensor, exact, math.inf, problem=f"present on {side}'s side only", against=against
+        )
     if computed is None:
         computed = torch.zeros_like(reference)
     if tuple(computed.shape) != tuple(reference.shape):
@@ -98,6 +106,7 @@ def compare(
             exact,
             math.inf,
             problem=f"shape {tuple(computed.shape)} differs from the reference's {tuple(reference.shape)}",
+            against=against,
         )
     value = float64_cpu(computed)
     reference = float64_cpu(reference)
@@ -116,7 +125,7 @@ def compare(
         ratio = error / limit
     ratio = torch.nan_to_num(ratio, nan=math.inf, posinf=math.inf)
     if ratio.numel() == 0:
-        return Comparison(formulation, tensor, exact, 0.0)
+        return Comparison(formulation, tensor, exact, 0.0, against=against)
     flat = int(torch.argmax(ratio))
     return Comparison(
         formulation=formulation,
@@ -129,4 +138,5 @@ def compare(
         error=float(error.flatten()[flat]),
         bound=float(limit.flatten()[flat]),
         c_needed=c_needed,
+        against=against,
     )

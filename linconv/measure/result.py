@@ -27,6 +27,12 @@ class RelationResult:
     torch_version: str = field(default_factory=lambda: torch.__version__)
     # formulation -> (forward output, its bound), float64 on the CPU; only with keep_outputs=True
     outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False, compare=False)
+    # the execution lane (linconv.lanes.execution) and, for a compiled one, the configuration in
+    # force (torch.compile options, inductor and dynamo settings) and what compiling cost
+    execution: str = "eager"
+    execution_config: str = ""
+    compile: dict[str, float] = field(default_factory=dict, compare=False)
+    notes: tuple[str, ...] = ()  # sentences the message adds after the violations
 
     @property
     def violations(self) -> tuple[Comparison, ...]:
@@ -45,11 +51,16 @@ class RelationResult:
     def message(self) -> str:
         lines = [f"relation '{self.relation}' violated: {len(self.violations)} comparison(s) out of bound"]
         lines += [f"  - {c.describe()}" for c in self.violations]
+        lines += [f"  {note}" for note in self.notes]
         lines += [
             f"case: {self.case.to_json()}",
             f"torch {self.torch_version}; device {self.case.device}; dtype {self.case.dtype}; flags: {self.flags}",
+        ]
+        if self.execution != "eager":
+            lines.append(f"execution: {self.execution_config or self.execution}")
+        lines += [
             "reproduce:",
-            *("    " + line for line in self.case.reproduction(self.relation).splitlines()),
+            *("    " + line for line in self.case.reproduction(self.relation, self.execution).splitlines()),
         ]
         return "\n".join(lines)
 

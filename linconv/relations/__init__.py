@@ -24,12 +24,13 @@ import pkgutil
 
 from linconv.core.cases import Case
 from linconv.measure import Observer, RelationResult
+from linconv.relations.execution import in_lane, lane_unavailable, run_in_lane
 from linconv.relations.record import LINEAR_MAP, FormulationSpec, Kind, NegativeControl, Relation
 from linconv.relations.registry import get, names, register, registered, relations, unregister
 
 # Every module of this package but these is a relation family; importing one registers its
 # relations, so a new family is one new module and nothing else.
-INFRASTRUCTURE = ("common", "conditions", "record", "registry")
+INFRASTRUCTURE = ("common", "conditions", "execution", "record", "registry")
 FAMILIES = tuple(m.name for m in pkgutil.iter_modules(__path__) if m.name not in INFRASTRUCTURE)
 for _family in FAMILIES:
     importlib.import_module(f"{__name__}.{_family}")
@@ -43,6 +44,8 @@ __all__ = [
     "Relation",
     "check_relation",
     "get",
+    "in_lane",
+    "lane_unavailable",
     "names",
     "register",
     "registered",
@@ -57,14 +60,26 @@ def _relation(relation: Relation | str) -> Relation:
 
 
 def run_relation(
-    relation: Relation | str, case: Case, *, observer: Observer | None = None, keep_outputs: bool = False
+    relation: Relation | str,
+    case: Case,
+    *,
+    observer: Observer | None = None,
+    keep_outputs: bool = False,
+    execution: str = "eager",
 ) -> RelationResult:
     """Measure ``case`` under ``relation`` (a record or a registered name); never raises for a
-    numerical disagreement."""
+    numerical disagreement. ``execution``: an execution lane (linconv.lanes.execution), e.g.
+    ``"compiled"``; the lane is entered for the call."""
+    if execution != "eager":
+        return run_in_lane(_relation(relation), case, execution)
     return _relation(relation).run(case, observer=observer, keep_outputs=keep_outputs)
 
 
-def check_relation(relation: Relation | str, case: Case, *, observer: Observer | None = None) -> RelationResult:
+def check_relation(
+    relation: Relation | str, case: Case, *, observer: Observer | None = None, execution: str = "eager"
+) -> RelationResult:
     """Like :func:`run_relation`, but raise when the relation does not hold."""
     __tracebackhide__ = True
+    if execution != "eager":
+        return run_in_lane(_relation(relation), case, execution, check=True)
     return _relation(relation).check(case, observer=observer)

@@ -108,6 +108,11 @@ class _LossHead:
 
     name: str = "loss head"
     timed: bool = True
+    compile_unavailable: str = ""
+    # logits.retain_grad() is not traceable (AOTAutograd): the head compiles as two graphs, the
+    # model's logits and the loss, as a training loop that compiles the model and the loss does
+    graph_breaks: bool = True
+    forward_only: bool = False  # the loss's gradients are part of what it compares
 
     def run(self, relation: Relation, case: Case, *, observer: Observer | None, keep_outputs: bool) -> RelationResult:
         t = case.build()

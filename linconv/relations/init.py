@@ -66,6 +66,14 @@ class _ParameterInit:
 
     name: str = "parameter init"
     timed: bool = False  # parameter creation only: nothing to time
+    # compiled code draws random numbers from inductor's own generator (config.fallback_random is
+    # off), so a compiled init differs from eager by design; and a compiled model never runs its init
+    compile_unavailable: str = (
+        "initialisation is not compiled (a compiled model does not run its init, and inductor "
+        "draws random numbers from its own generator)"
+    )
+    graph_breaks: bool = False
+    forward_only: bool = False
 
     def run(self, relation: Relation, case: Case, *, observer: Observer | None, keep_outputs: bool) -> RelationResult:
         (base_name, base), *others = relation.formulations.items()

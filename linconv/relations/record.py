@@ -70,6 +70,12 @@ class Kind(Protocol):
 
     name: str
     timed: bool  # whether its formulations are timed in the property run
+    # compiled execution lanes (linconv.relations.execution): why its formulations cannot be
+    # compiled ("" when they can), whether they break the graph on purpose, and whether the kind
+    # can measure the forward alone (an inference lane drops the gradients)
+    compile_unavailable: str
+    graph_breaks: bool
+    forward_only: bool
 
     def run(
         self, relation: Relation, case: Case, *, observer: Observer | None, keep_outputs: bool
@@ -82,6 +88,9 @@ class _LinearMap:
 
     name: str = "linear map"
     timed: bool = True
+    compile_unavailable: str = ""
+    graph_breaks: bool = False
+    forward_only: bool = True  # with grads=() only the forward is compared
 
     def run(self, relation: Relation, case: Case, *, observer: Observer | None, keep_outputs: bool) -> RelationResult:
         return measure_linear_map(relation, case, observer=observer, keep_outputs=keep_outputs)
