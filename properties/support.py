@@ -25,7 +25,7 @@ def verify(name: str, case: Case, device: str) -> RelationResult:
     __tracebackhide__ = True
     relation = SESSION.relation(name)
     case = on_device(case, device)
-    note(f"reproduce: {case.reproduction(name)}")
+    note(f"reproduce: {case.reproduction(name, SESSION.execution)}")
     try:
         result = relation.run(case, observer=SESSION.observer if relation.timed else None)
         steer(result)
@@ -47,7 +47,7 @@ def verify_violated(name: str, case: Case, device: str) -> RelationResult:
     assert control is not None, f"relation {name!r} is not a negative control"
     case = on_device(case, device)
     assume(control.informative(case))
-    note(f"reproduce: {case.reproduction(name)}")
+    note(f"reproduce: {case.reproduction(name, SESSION.execution)}")
     result = relation.run(case)
     SESSION.record(relation, result)
     if not relation.holds(result):

@@ -40,7 +40,7 @@ class KnownBug:
     name: str
     link: str
     summary: str
-    kind: str  # "crash" (the process dies) or "wrong result"
+    kind: str  # "crash" (the process dies), "wrong result" or "compile error" (torch.compile raises)
     observed_on: tuple[str, ...]  # torch versions where the reproducer failed here
     reproducer: str  # a Python program; exits 0 when the bug is absent
     env: tuple[tuple[str, str], ...] = ()
@@ -49,6 +49,13 @@ class KnownBug:
     # a crash seen only on some CPUs may still be avoided on all of them, where the CPUs it spares
     # are not known well enough to risk the whole run
     avoid_everywhere: bool = False
+    # the execution lanes (linconv.lanes.execution) where the bug shows; empty: every lane (a bug of
+    # an ATen or oneDNN kernel shows in compiled lanes too, which call the same kernel)
+    lanes: tuple[str, ...] = ()
+
+    def shows_in(self, execution: str) -> bool:
+        """Whether the bug can show in execution lane ``execution``."""
+        return not self.lanes or execution in self.lanes
 
     def expected_here(self, torch_version: str) -> bool:
         """Whether the reproducer is known to fail with this torch on this CPU."""
@@ -235,6 +242,37 @@ print("weight gradient difference:", error)
 sys.exit(1 if error > 1e-9 else 0)
 """
 
+
+@dataclass(frozen=True)
+class FreezingFloat64ConvPrepack(KnownBug):
+    def matches(self, case: Case) -> bool:
+        return case.device == "cpu" and case.dtype == "float64" and case.geometry.rank >= 2
+
+
+# Found by the compiled-freezing execution lane's first run (torch 2.13.0, CPU): with inductor
+# freezing, constant folding prepacks a conv2d/conv3d weight for oneDNN
+# (mkldnn._reorder_convolution_weight) whatever its dtype, and oneDNN has no float64: compiling any
+# float64 Conv2d/Conv3d model for inference fails (BackendCompilerFailed, "itensor_view_from_dense
+# expects float/bfloat16/half/int8/fp8 tensor inputDouble"). Conv1d (not prepacked) and float64
+# Linear (its twin, pytorch/pytorch#121175, fixed in 2.3) compile. An error, not a crash: the
+# signature is avoided only in that lane, where the reproducer fails.
+_FREEZING_FLOAT64_CONV = """
+import sys, torch
+import torch._inductor.config as config
+config.freezing = True
+failed = []
+for conv, shape in ((torch.nn.Conv2d(2, 3, 1), (1, 2, 3, 3)), (torch.nn.Conv3d(2, 3, 1), (1, 2, 3, 3, 3))):
+    model = conv.double().eval()
+    torch._dynamo.reset()
+    with torch.no_grad():
+        try:
+            torch.compile(model)(torch.randn(shape, dtype=torch.float64))
+        except Exception as exc:
+            failed.append(type(model).__name__)
+            print(type(model).__name__, type(exc).__name__, str(exc).strip().splitlines()[1][:120])
+sys.exit(1 if failed else 0)
+"""
+
 KNOWN_BUGS: tuple[KnownBug, ...] = (
     OneDnn1x1BackwardWeights(
         name="onednn-1x1-bwd-weights-nhwc-small-ic",
@@ -277,6 +315,17 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         observed_on=("2.13.0",),
         reproducer=_ONEDNN_AMX_BF16_OW1,
         observed_cpu_flags=("amx_bf16",),
+    ),
+    FreezingFloat64ConvPrepack(
+        name="inductor-freezing-float64-conv-prepack",
+        link="docs/compile.md#found-by-the-compiled-lanes (twin of https://github.com/pytorch/pytorch/issues/121175)",
+        summary="inductor freezing on the CPU prepacks conv2d/conv3d weights for oneDNN whatever their dtype: "
+        "compiling a float64 Conv2d/Conv3d for inference fails (BackendCompilerFailed, itensor_view_from_dense "
+        "expects float/bfloat16/half)",
+        kind="compile error",
+        observed_on=("2.13.0",),
+        reproducer=_FREEZING_FLOAT64_CONV,
+        lanes=("compiled-freezing",),
     ),
 )
 

@@ -1,5 +1,5 @@
 """pytest wiring of the verification run: options, Hypothesis profiles, the device x precision-mode
-parameter, an injected fault, and the report header."""
+(x execution lane, for relation properties) parameter, an injected fault, and the report header."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from hypothesis import settings
 
 from linconv.core import config as run_config
 from linconv.lanes.devices import device_unavailable_reason, parse_devices
+from linconv.lanes.execution import COMPILE_EXAMPLES, EAGER, execution_lane, lanes, parse_executions
 from linconv.lanes.flags import read_flags
 from linconv.lanes.modes import device_mode, modes_of, parse_modes
 from linconv.plugins.session import SESSION
+from linconv.relations import get as get_relation
+from linconv.relations import lane_unavailable
 from linconv.search.profiles import load_profile
 
 # The profile in force before pytest parses --hypothesis-profile: LINCONV_PROFILE, else dev.
@@ -34,6 +37,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="comma-separated precision modes to check (linconv.lanes.modes: default, as-shipped, strict, "
         "strict-no-cudnn, strict-cudnn-benchmark) or 'all'; a device is checked in the modes it has among them. "
         "Env: LINCONV_MODES. Default: all",
+    )
+    group.addoption(
+        "--execution",
+        default=os.environ.get("LINCONV_EXECUTION", EAGER),
+        help="comma-separated execution lanes the relation properties run in (linconv.lanes.execution: "
+        + ", ".join(lane.name for lane in lanes())
+        + "), 'all' or 'all-compiled'; tests that are not relation properties (the corpus replay, round "
+        "trips) run only when eager is among them. Env: LINCONV_EXECUTION. Default: eager",
+    )
+    group.addoption(
+        "--compile-examples",
+        default=os.environ.get("LINCONV_COMPILE_EXAMPLES"),
+        metavar="N",
+        help="most examples per relation property in each compiled execution lane (the profile's count "
+        f"when smaller). Env: LINCONV_COMPILE_EXAMPLES. Default: {COMPILE_EXAMPLES}",
     )
     group.addoption(
         "--dtypes",
@@ -92,6 +110,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config._linconv_modes = parse_modes(config.getoption("--modes"))  # type: ignore[attr-defined]
     except ValueError as exc:
         raise pytest.UsageError(f"--modes: {exc}") from None
+    try:
+        config._linconv_executions = parse_executions(config.getoption("--execution"))  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise pytest.UsageError(f"--execution / LINCONV_EXECUTION: {exc}") from None
+    budget = config.getoption("--compile-examples") or str(COMPILE_EXAMPLES)
+    if not budget.strip().isdigit() or int(budget) < 1:
+        raise pytest.UsageError(f"--compile-examples / LINCONV_COMPILE_EXAMPLES must be an int >= 1, got {budget!r}")
+    config._linconv_compile_examples = int(budget)  # type: ignore[attr-defined]
     if config.getoption("--inject-fault"):
         from linconv.faults import get_fault
 
@@ -118,16 +144,67 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Device x precision mode as one parameter pair: each its own test id and database key."""
+    """Device x precision mode as one parameter pair: each its own test id and database key. A
+    relation property also gets the execution lane (eager keeps the id ``<device>-<mode>``, a
+    compiled lane appends its name); a lane that cannot run the relation there is skipped with why."""
     if "device" not in metafunc.fixturenames:
         return
+    relation = getattr(metafunc.function, "linconv_relation", None)
+    config = metafunc.config
+    executions = config._linconv_executions if relation else (EAGER,)  # type: ignore[attr-defined]
     params = []
-    for device in metafunc.config._linconv_devices:  # type: ignore[attr-defined]
+    for device in config._linconv_devices:  # type: ignore[attr-defined]
         reason = device_unavailable_reason(device)
-        marks = [pytest.mark.skip(reason=reason)] if reason else []
-        for mode in (m for m in modes_of(device) if m in metafunc.config._linconv_modes):  # type: ignore[attr-defined]
-            params.append(pytest.param(device, mode, id=f"{device}-{mode}", marks=marks))
-    metafunc.parametrize(("device", "precision_mode"), params, indirect=["precision_mode"])
+        for mode in (m for m in modes_of(device) if m in config._linconv_modes):  # type: ignore[attr-defined]
+            for execution in executions:
+                why = reason or (relation and lane_unavailable(get_relation(relation), execution, device))
+                marks = [pytest.mark.skip(reason=why)] if why else []
+                if not relation:
+                    params.append(pytest.param(device, mode, id=f"{device}-{mode}", marks=marks))
+                    continue
+                suffix = "" if execution == EAGER else f"-{execution}"
+                params.append(pytest.param(device, mode, execution, id=f"{device}-{mode}{suffix}", marks=marks))
+    if relation:
+        metafunc.parametrize(
+            ("device", "precision_mode", "execution"), params, indirect=["precision_mode", "execution"]
+        )
+    else:
+        metafunc.parametrize(("device", "precision_mode"), params, indirect=["precision_mode"])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without the eager lane among --execution, only relation properties run (in their lanes)."""
+    if EAGER in getattr(config, "_linconv_executions", (EAGER,)):
+        return
+    keep = [item for item in items if getattr(getattr(item, "function", None), "linconv_relation", None)]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def execution(request: pytest.FixtureRequest):
+    """The test's execution lane (linconv.lanes.execution): entered for the test (inductor and dynamo
+    settings set, the compile cache cleared on entry and exit) and, in a compiled lane, the
+    Hypothesis example budget of --compile-examples (autouse: every test runs in a lane, eager by default)."""
+    lane = getattr(request, "param", EAGER)
+    test = getattr(request.node, "obj", None)
+    budget = request.config._linconv_compile_examples  # type: ignore[attr-defined]
+    # Hypothesis reads a @given test's settings from this attribute at each call (hypothesis.core);
+    # a compiled lane lowers max_examples for its own call only.
+    attribute = "_hypothesis_internal_use_settings"
+    original = getattr(test, attribute, None) if lane != EAGER else None
+    with execution_lane(lane) as config:
+        SESSION.enter_lane(lane, config)
+        if original is not None and original.max_examples > budget:
+            setattr(test, attribute, settings(original, max_examples=budget))
+        try:
+            yield lane
+        finally:
+            if original is not None:
+                setattr(test, attribute, original)
+            SESSION.leave_lane()
 
 
 @pytest.fixture(autouse=True)
@@ -154,6 +231,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"linconv: device {device}: {reason or 'available (' + name + ')'}")
     lines.append(f"linconv: precision flags: {read_flags().describe()}")
     lines.append(f"linconv: dtypes {','.join(run_config.selected_dtypes())}; max numel {run_config.max_numel()}")
+    executions = config._linconv_executions  # type: ignore[attr-defined]
+    if executions != (EAGER,):
+        budget = config._linconv_compile_examples  # type: ignore[attr-defined]
+        lines.append(
+            f"linconv: execution lanes {','.join(executions)}; at most {budget} examples per property in a "
+            f"compiled lane; torch.compile {'present' if hasattr(torch, 'compile') else 'absent'}"
+        )
     if config.getoption("--inject-fault"):
         lines.append(f"linconv: INJECTED FAULT {config.getoption('--inject-fault')}: the properties must fail")
     if config.getoption("--inject-slowdown"):

@@ -92,6 +92,7 @@ class _ReportState:
             "tallies": tally_rows(SESSION.tallies),
             "recorder": self.recorder.to_dict(),
             "seconds": dict(self.seconds),
+            "execution_lanes": dict(SESSION.execution_configs),
         }
 
 
@@ -126,6 +127,7 @@ def pytest_runtest_call(item: pytest.Item):
         return
     callspec = getattr(item, "callspec", None)
     state.recorder.mode = str(callspec.params.get("precision_mode", "default")) if callspec else "default"
+    state.recorder.execution = str(callspec.params.get("execution", "eager")) if callspec else "eager"
     before = _examples()
     start = time.perf_counter()
     yield
@@ -203,6 +205,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         run={"wall_s": time.perf_counter() - state.started, "relations": costs},
         timing_errors=recorder.errors,
     )
+    lanes = {name: cfg for payload in payloads for name, cfg in payload.get("execution_lanes", {}).items()}
+    if lanes:
+        report["environment"]["execution_lanes"] = lanes
     report["regressions"] = _regression_rows(state.regressions)
     report["known_bugs"] = known_bug_rows()
     try:
