@@ -20,7 +20,7 @@ verdict).
 
 from __future__ import annotations
 
-from linconv.gate.correctness import correctness, environment_notes, known_bugs, regression_rows, tests
+from linconv.gate.correctness import compile_notes, correctness, environment_notes, known_bugs, regression_rows, tests
 from linconv.gate.model import *  # noqa: F403  (thresholds, the runs, the rows)
 from linconv.gate.model import Gate, Run, Thresholds
 from linconv.gate.model import __all__ as _model_all
@@ -39,6 +39,7 @@ def compare(baseline: Run | list[Run], candidate: Run | list[Run], thresholds: T
     environment_notes(gate)
     correctness(gate)
     known_bugs(gate)
+    compile_notes(gate)
     regression_rows(gate)
     tests(gate)
     timings(gate)

@@ -10,23 +10,24 @@ from typing import Any
 from linconv.gate.model import DRIFT_FLOOR, JUNIT_XML, Gate, Row, location
 from linconv.runreport import OUTCOMES
 from linconv.runreport.markdown import fmt_ratio
-from linconv.runreport.schema import ALL_MODES, tally_mode
+from linconv.runreport.schema import ALL_MODES, tally_execution, tally_mode
 
-__all__ = ["correctness", "environment_notes", "known_bugs", "regression_rows", "tests"]
+__all__ = ["compile_notes", "correctness", "environment_notes", "known_bugs", "regression_rows", "tests"]
 
 _FAILING = ("failed", "xfailed")
 _HOLDING = ("passed", "xpassed")
 
 
-_Key = tuple[str, str, str]  # relation, device, precision mode
+_Key = tuple[str, str, str, str]  # relation, device, precision mode, execution lane
 
 
 def _tallies(report: dict[str, Any]) -> dict[_Key, dict[str, dict[str, Any]]]:
-    """(relation, device, mode) -> dtype -> tally row."""
+    """(relation, device, mode, execution lane) -> dtype -> tally row (a compiled lane is judged
+    apart from the eager one: a report without lanes is all eager)."""
     out: dict[_Key, dict[str, dict[str, Any]]] = defaultdict(dict)
     for name, entry in report["relations"].items():
         for row in entry["by_device_dtype"]:
-            out[(name, row["device"], tally_mode(row))][row["dtype"]] = row
+            out[(name, row["device"], tally_mode(row), tally_execution(row))][row["dtype"]] = row
     return out
 
 
@@ -46,10 +47,10 @@ def _like_with_like(gate: Gate, base: dict, cand: dict) -> None:
     """Where one report pools a device's precision modes (written before linconv kept them apart)
     and the other keeps them apart, pool the other's too: the two then count the same examples."""
     for one, other in ((base, cand), (cand, base)):
-        for relation, device, _ in [k for k in one if k[2] == ALL_MODES]:
-            split = [k for k in other if k[:2] == (relation, device) and k[2] != ALL_MODES]
+        for relation, device, _, lane in [k for k in one if k[2] == ALL_MODES]:
+            split = [k for k in other if k[:2] == (relation, device) and k[3] == lane and k[2] != ALL_MODES]
             if split:
-                other[(relation, device, ALL_MODES)] = _pooled([other.pop(k) for k in split])
+                other[(relation, device, ALL_MODES, lane)] = _pooled([other.pop(k) for k in split])
                 gate.notes.append(
                     f"{relation} on {device}: one report pools the precision modes, so the gate compares "
                     f"{', '.join(k[2] for k in split)} pooled"
@@ -113,8 +114,8 @@ def correctness(gate: Gate) -> None:
     _like_with_like(gate, base, cand)
     t = gate.thresholds
     for key in sorted(base.keys() | cand.keys()):
-        relation, device, mode = key
-        where = location(device, mode)
+        relation, device, mode, lane = key
+        where = location(device, mode, lane)
         if key not in cand:
             why = _why_not_run(gate, device)
             gate.rows.append(
@@ -233,12 +234,41 @@ def tests(gate: Gate) -> None:
         gate.notes.append(f"{len(cand & base)} test(s) fail in both runs (not new)")
 
 
-def _drawn(report: dict[str, Any]) -> dict[str, list[tuple[str, str, str, int]]]:
-    """Per relation: examples per (device, mode, dtype) — what the derandomised profile should make equal."""
+def _drawn(report: dict[str, Any]) -> dict[str, list[tuple[str, str, str, str, int]]]:
+    """Per relation: examples per (device, mode, execution lane, dtype) — what the derandomised
+    profile should make equal."""
     return {
-        name: sorted((r["device"], tally_mode(r), r["dtype"], r["examples"]) for r in entry["by_device_dtype"])
+        name: sorted(
+            (r["device"], tally_mode(r), tally_execution(r), r["dtype"], r["examples"])
+            for r in entry["by_device_dtype"]
+        )
         for name, entry in report["relations"].items()
     }
+
+
+def _compile_seconds(report: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Per compiled execution lane: (seconds compiling, graphs compiled), summed over relations."""
+    out: dict[str, tuple[float, float]] = {}
+    for entry in report["relations"].values():
+        for row in entry["by_device_dtype"]:
+            cost = row.get("compile")
+            if cost:
+                seconds, graphs = out.get(tally_execution(row), (0.0, 0.0))
+                out[tally_execution(row)] = (seconds + cost.get("seconds", 0.0), graphs + cost.get("graphs", 0))
+    return out
+
+
+def compile_notes(gate: Gate) -> None:
+    """Compile time per graph, baseline vs candidate, per compiled lane: reported, never failing (it
+    depends on the compile caches and the machine's load as much as on torch)."""
+    base, cand = _compile_seconds(gate.baseline.report), _compile_seconds(gate.candidate.report)
+    for lane in sorted(base.keys() & cand.keys()):
+        (b_s, b_n), (c_s, c_n) = base[lane], cand[lane]
+        if b_n and c_n:
+            gate.notes.append(
+                f"compile time in {lane}: {b_s / b_n:.2f} s per graph in the baseline ({b_n:.0f} graphs), "
+                f"{c_s / c_n:.2f} s in the candidate ({c_n:.0f} graphs); reported only"
+            )
 
 
 def environment_notes(gate: Gate) -> None:

@@ -101,7 +101,7 @@ class Thresholds:
 # --- reading ------------------------------------------------------------------------------------
 
 
-_RowKey = tuple[str, str, str, str]  # relation, formulation, device, mode
+_RowKey = tuple[str, str, str, str, str]  # relation, formulation, device, mode, execution lane
 _CellKey = tuple[str, str, str]  # dtype, phase, size bucket
 
 
@@ -195,12 +195,12 @@ def _sample_times(report: dict[str, Any]) -> dict[_RowKey, dict[_CellKey, list[f
     out: dict[_RowKey, dict[_CellKey, list[float]]] = defaultdict(lambda: defaultdict(list))
     for sample in report["samples"]:
         bucket, mode = size_bucket(sample["size"]), str(sample.get("mode", "default"))
+        lane = str(sample.get("execution", "eager"))  # compiled timings never pool with eager ones
         unit = float(sample["pace_s"]) if paced else 1.0
         for formulation, phases in sample["times"].items():
             for phase, seconds in phases.items():
-                out[(sample["relation"], formulation, sample["device"], mode)][(sample["dtype"], phase, bucket)].append(
-                    float(seconds) / unit
-                )
+                row = (sample["relation"], formulation, sample["device"], mode, lane)
+                out[row][(sample["dtype"], phase, bucket)].append(float(seconds) / unit)
     return out
 
 
@@ -247,5 +247,7 @@ class Gate:
         return self.candidates[0]
 
 
-def location(device: str, mode: str) -> str:
-    return device if mode == "default" else f"{device} ({mode})"
+def location(device: str, mode: str, execution: str = "eager") -> str:
+    """Where a row ran, in words: the device, its precision mode unless default, the execution lane unless eager."""
+    where = device if mode == "default" else f"{device} ({mode})"
+    return where if execution == "eager" else f"{where} {execution}"

@@ -29,7 +29,7 @@ def _machine_difference(base: dict[str, Any], cand: dict[str, Any]) -> str:
     return "; ".join(diffs) or f"fingerprint {base['fingerprint']} vs {cand['fingerprint']}"
 
 
-def _pooled(runs: list[Run], key: tuple[str, str, str, str]) -> dict[tuple[str, ...], list[float]]:
+def _pooled(runs: list[Run], key: tuple[str, ...]) -> dict[tuple[str, ...], list[float]]:
     cells: dict[tuple[str, ...], list[float]] = defaultdict(list)
     for run in runs:
         for cell, values in run.times.get(key, {}).items():
@@ -75,16 +75,18 @@ def timings(gate: Gate) -> None:
     gate.timing_compared = _same_machine(gate)
     keys = sorted({key for run in (*gate.baselines, *gate.candidates) for key in run.times})
     if not gate.timing_compared:
-        for relation, formulation, device, mode in keys:
-            row = Row(relation, formulation, location(device, mode), "", "", "", "not compared (different machines)")
+        for relation, formulation, device, mode, lane in keys:
+            row = Row(
+                relation, formulation, location(device, mode, lane), "", "", "", "not compared (different machines)"
+            )
             gate.rows.append(row)
         return
     twins = _twin_shifts(gate.baselines, keys, t.min_count) + _twin_shifts(gate.candidates, keys, t.min_count)
     noise, source = _side_noise(gate, run_noise(twins), t.run_noise)
     gate.notes.append(f"run-to-run noise of a formulation's timings: {noise:.3f} (log scale, {source})")
     for key in keys:
-        relation, formulation, device, mode = key
-        where = location(device, mode)
+        relation, formulation, device, mode, lane = key
+        where = location(device, mode, lane)
         shift = cell_shift(_pooled(gate.baselines, key), _pooled(gate.candidates, key), min_count=t.min_count)
         if shift is None:
             verdict_text = f"not compared (no cell with ≥ {t.min_count} timings on both sides)"

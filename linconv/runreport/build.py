@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from linconv.core.fileio import json_number
-from linconv.runreport.schema import SCHEMA_VERSION, tally_mode
+from linconv.runreport.schema import SCHEMA_VERSION, tally_execution, tally_mode
 from linconv.timing import Sample, formulation_order, ratio_rows, timing_rows, timing_threads
 
 __all__ = ["build_report", "device_truth", "environment", "machine_identity", "merge_tallies", "tally_rows"]
@@ -118,21 +118,23 @@ def environment(
 
 
 def tally_rows(tallies: dict) -> list[dict[str, Any]]:
-    """SESSION.tallies as JSON rows: relation, device, mode, dtype, examples, violations, exact, worst_ratio."""
+    """SESSION.tallies as JSON rows: relation, device, mode, execution, dtype, examples, violations,
+    exact, worst_ratio (and what compiling cost, in a compiled execution lane)."""
     return [
-        {"relation": r, "device": d, "mode": m, "dtype": t, **tally.to_dict()}
-        for (r, d, m, t), tally in sorted(tallies.items())
+        {"relation": r, "device": d, "mode": m, "execution": e, "dtype": t, **tally.to_dict()}
+        for (r, d, m, e, t), tally in sorted(tallies.items())
     ]
 
 
 def merge_tallies(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of several workers or jobs, summed per (relation, device, precision mode, dtype); the
-    worst ratio is the max. A row without a mode (an older report) gets its :func:`tally_mode`."""
-    merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    """Rows of several workers or jobs, summed per (relation, device, precision mode, execution lane,
+    dtype); the worst ratio is the max. A row without a mode or an execution lane (an older report)
+    gets its :func:`tally_mode` and :func:`tally_execution`."""
+    merged: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
     for row in rows:
-        key = (row["relation"], row["device"], tally_mode(row), row["dtype"])
+        key = (row["relation"], row["device"], tally_mode(row), tally_execution(row), row["dtype"])
         if key not in merged:
-            merged[key] = {**row, "mode": key[2]}
+            merged[key] = {**row, "mode": key[2], "execution": key[3]}
             continue
         into = merged[key]
         for name in ("examples", "violations", "exact"):
@@ -142,6 +144,11 @@ def merge_tallies(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         for bug, count in row.get("known_bug_violations", {}).items():
             known[bug] = known.get(bug, 0) + count
         into["known_bug_violations"] = known
+        if "compile" in row or "compile" in into:
+            spent = dict(into.get("compile", {}))
+            for name, value in row.get("compile", {}).items():
+                spent[name] = spent.get(name, 0) + value
+            into["compile"] = spent
     return [merged[k] for k in sorted(merged)]
 
 

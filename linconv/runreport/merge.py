@@ -109,6 +109,9 @@ def merge_reports(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         absent.update(report["environment"].get("devices_absent", {}))
     environment["devices"] = devices
     environment["devices_absent"] = {d: why for d, why in absent.items() if d not in devices}
+    lanes = {name: cfg for report in docs for name, cfg in report["environment"].get("execution_lanes", {}).items()}
+    if lanes:  # the compiled execution lanes any job ran, with their configuration
+        environment["execution_lanes"] = lanes
     merged = build_report(
         tallies=merge_tallies(row for report in docs for row in _tallies(report)),
         samples=[Sample.from_dict(s) for report in docs for s in report["samples"]],

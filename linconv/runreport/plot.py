@@ -41,7 +41,8 @@ def _panels(report: dict[str, Any]) -> dict[tuple[str, str, str, str, str], list
         sample = Sample.from_dict(data)
         for num, den in relation_pairs.get(sample.relation, []):
             if num in sample.times and den in sample.times:
-                panels.setdefault((sample.relation, sample.device, sample.mode, num, den), []).append(sample)
+                key = (sample.relation, sample.device, sample.mode, sample.execution, num, den)
+                panels.setdefault(key, []).append(sample)
     return dict(sorted(panels.items()))
 
 
@@ -57,7 +58,16 @@ def render_plot(report: dict[str, Any], path: str | os.PathLike[str]) -> str | N
     if not panels:
         return "no relation has timings of two formulations to compare"
     medians = {
-        (r["relation"], r["device"], r["mode"], r["pair"], r["dtype"], r["phase"], r["size_bucket"]): r
+        (
+            r["relation"],
+            r["device"],
+            r["mode"],
+            r.get("execution", "eager"),
+            r["pair"],
+            r["dtype"],
+            r["phase"],
+            r["size_bucket"],
+        ): r
         for r in report["ratios"]
         if r["size_bucket"] != "all"
     }
@@ -74,7 +84,7 @@ def render_plot(report: dict[str, Any], path: str | os.PathLike[str]) -> str | N
         f"{report['machine'].get('cpu_model', '')}",
         fontsize=10,
     )
-    for index, ((relation, device, mode, num, den), samples) in enumerate(panels.items()):
+    for index, ((relation, device, mode, execution, num, den), samples) in enumerate(panels.items()):
         axes = figure.add_subplot(rows, columns, index + 1)
         for dtype in dtypes:
             color = DTYPE_COLORS[dtype]
@@ -89,7 +99,9 @@ def render_plot(report: dict[str, Any], path: str | os.PathLike[str]) -> str | N
                 xs, ys = zip(*points, strict=True)
                 axes.scatter(xs, ys, s=14, alpha=0.35, color=color, marker=_MARKERS[phase], linewidths=0)
                 buckets = sorted({size_bucket(x) for x in xs}, key=lambda b: int(b.split("^")[1]))
-                line = [medians.get((relation, device, mode, f"{num}/{den}", dtype, phase, b)) for b in buckets]
+                line = [
+                    medians.get((relation, device, mode, execution, f"{num}/{den}", dtype, phase, b)) for b in buckets
+                ]
                 line = [r for r in line if r is not None and r["count"] >= _LINE_MIN_COUNT]
                 axes.plot(
                     [math.sqrt(r["size_lo"] * r["size_hi"]) for r in line],
@@ -107,7 +119,7 @@ def render_plot(report: dict[str, Any], path: str | os.PathLike[str]) -> str | N
         axes.yaxis.set_major_formatter(ratio_labels)
         if _decades(axes.get_ylim()) < 2.5:  # few major ticks: label the minor 2s and 5s too
             axes.yaxis.set_minor_formatter(FuncFormatter(_twos_and_fives))
-        where = device if mode == "default" else f"{device}, {mode}"
+        where = ", ".join([device] + [w for w in (mode, execution) if w not in ("default", "eager")])
         axes.set_title(f"{relation} ({where})\nA = {num}, B = {den}", fontsize=9)
         axes.set_xlabel("problem size (multiply-adds)", fontsize=9)
         axes.set_ylabel("time A / time B", fontsize=9)

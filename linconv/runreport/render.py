@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from linconv.runreport.markdown import fmt_optional, fmt_ratio, fmt_time, table
-from linconv.runreport.schema import tally_mode
+from linconv.runreport.schema import tally_execution, tally_mode
 
 __all__ = ["reading", "render_markdown", "summary_lines"]
 
@@ -18,6 +18,12 @@ def reading(pair: str, row: dict[str, Any]) -> str:
         return "within spread"
     median = row["median"]
     return f"{b} {median:.2g}x faster" if median >= 1 else f"{a} {1 / median:.2g}x faster"
+
+
+def _where(row: dict[str, Any]) -> str:
+    """Device, precision mode and execution lane of a row, in words (eager goes unsaid)."""
+    lane = tally_execution(row)
+    return f"{row['device']} ({row['mode']})" + ("" if lane == "eager" else f" {lane}")
 
 
 def _pooled(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,7 +106,7 @@ def _relations(report: dict[str, Any]) -> list[str]:
     header = ["relation", "examples", "violations", "exact lane", "worst error/bound", "test s", "examples/s",
               "suite's own cost %", "timing %", "timed formulations"]  # fmt: skip
     by_dtype = [
-        [name, r["device"], tally_mode(r), r["dtype"], str(r["examples"]), str(r["violations"]),
+        [name, r["device"], tally_mode(r), tally_execution(r), r["dtype"], str(r["examples"]), str(r["violations"]),
          fmt_ratio(r["worst_ratio"])]
         for name, entry in report["relations"].items()
         for r in entry["by_device_dtype"]
@@ -114,9 +120,12 @@ def _relations(report: dict[str, Any]) -> list[str]:
         "Worst error/bound is over examples expected to hold; ≤ 1 passes. Suite's own cost: test time "
         "outside the formulations under test and outside timing (generation, tensors, float64 reference, bound).",
         "",
-        "<details><summary>per device, precision mode and dtype</summary>",
+        "<details><summary>per device, precision mode, execution lane and dtype</summary>",
         "",
-        *table(["relation", "device", "mode", "dtype", "examples", "violations", "worst error/bound"], by_dtype),
+        *table(
+            ["relation", "device", "mode", "execution", "dtype", "examples", "violations", "worst error/bound"],
+            by_dtype,
+        ),
         "",
         "</details>",
         "",
@@ -125,7 +134,7 @@ def _relations(report: dict[str, Any]) -> list[str]:
 
 def _faster(report: dict[str, Any], plot_name: str | None) -> list[str]:
     rows = [
-        [r["relation"], f"{r['device']} ({r['mode']})", r["pair"].replace("/", " / "), r["dtype"], r["phase"],
+        [r["relation"], _where(r), r["pair"].replace("/", " / "), r["dtype"], r["phase"],
          f"{r['median']:.3g}", f"{r['q1']:.3g} - {r['q3']:.3g}", str(r["count"]), reading(r["pair"], r)]
         for r in report["ratios"]
         if r["size_bucket"] == "all"
@@ -144,7 +153,7 @@ def _faster(report: dict[str, Any], plot_name: str | None) -> list[str]:
 
 def _by_size(report: dict[str, Any]) -> list[str]:
     rows = [
-        [r["relation"], f"{r['device']} ({r['mode']})", r["pair"].replace("/", " / "), r["phase"], r["size_bucket"],
+        [r["relation"], _where(r), r["pair"].replace("/", " / "), r["phase"], r["size_bucket"],
          f"{r['median']:.3g}", f"{r['q1']:.3g} - {r['q3']:.3g}", str(r["count"])]
         for r in report["ratios"]
         if r["dtype"] == "all" and r["size_bucket"] != "all"
@@ -161,7 +170,7 @@ def _by_size(report: dict[str, Any]) -> list[str]:
 
 def _timings(report: dict[str, Any]) -> list[str]:
     rows = [
-        [r["relation"], r["formulation"], f"{r['device']} ({r['mode']})", r["dtype"], r["phase"], r["size_bucket"],
+        [r["relation"], r["formulation"], _where(r), r["dtype"], r["phase"], r["size_bucket"],
          fmt_time(r["median_s"]), fmt_time(r["iqr_s"]), str(r["count"])]
         for r in report["timings"]
     ]  # fmt: skip
@@ -184,12 +193,59 @@ def _timings(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _compiled(report: dict[str, Any]) -> list[str]:
+    """What compiling cost per relation and compiled lane, and each lane's configuration in force."""
+    rows = []
+    for name, entry in report["relations"].items():
+        lanes: dict[str, dict[str, float]] = {}
+        for r in entry["by_device_dtype"]:
+            if tally_execution(r) == "eager":
+                continue
+            into = lanes.setdefault(f"{r['device']} ({r['mode']}) {tally_execution(r)}", {"examples": 0})
+            into["examples"] += r["examples"]
+            for key, value in r.get("compile", {}).items():
+                into[key] = into.get(key, 0) + value
+        for where, cost in lanes.items():
+            per = cost.get("seconds", 0) / cost["examples"] if cost["examples"] else None
+            rows.append([name, where, str(int(cost["examples"])), fmt_optional(cost.get("seconds"), ".1f"),
+                         fmt_optional(per, ".2f"), str(int(cost.get("graphs", 0))),
+                         str(int(cost.get("graph_breaks", 0))), str(int(cost.get("resets", 0)))])  # fmt: skip
+    if not rows:
+        return []
+    configs = [
+        [lane, f"`{cfg.get('torch_compile', {})}`", ", ".join(f"{k}={v}" for k, v in cfg.get("inductor", {}).items()),
+         ", ".join(f"{k}={v}" for k, v in cfg.get("dynamo", {}).items())]
+        for lane, cfg in report["environment"].get("execution_lanes", {}).items()
+    ]  # fmt: skip
+    return [
+        "## Compiled execution lanes",
+        "",
+        "Compile time (dynamo, AOTAutograd, inductor; forward and backward graphs) apart from run time: the "
+        "timings above are of the compiled code, after the checked call compiled it. Graphs: compiled by dynamo "
+        "(each recompile is one more); resets: cache clears forced by the recompile limit.",
+        "",
+        *table(
+            ["relation", "lane", "examples", "compile s", "compile s / example", "graphs", "graph breaks", "resets"],
+            rows,
+        ),
+        "",
+        "<details><summary>configuration in force per lane</summary>",
+        "",
+        *table(["lane", "torch.compile", "inductor", "dynamo"], configs),
+        "",
+        "</details>",
+        "",
+    ]
+
+
 def render_markdown(report: dict[str, Any], plot_name: str | None = "report.png") -> str:
-    """report.md: header, environment, relations, which formulation is faster, ratios by size, timings."""
+    """report.md: header, environment, relations, compiled lanes, which formulation is faster,
+    ratios by size, timings."""
     sections = (
         _header(report),
         _environment(report),
         _relations(report),
+        _compiled(report),
         _faster(report, plot_name),
         _by_size(report),
         _timings(report),
@@ -211,12 +267,12 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             timed = entry.get("timed") and entry["formulations"]
             lines.append(prefix + (f"{', '.join(timed)} timed (nothing to compare)" if timed else "not timed"))
             continue
-        cells: dict[tuple[str, str, str], dict[str, str]] = {}
+        cells: dict[tuple[str, str, str, str], dict[str, str]] = {}
         for r in rows:
-            cell = cells.setdefault((r["pair"], r["device"], r["mode"]), {})
+            cell = cells.setdefault((r["pair"], r["device"], r["mode"], tally_execution(r)), {})
             cell[r["phase"]] = f"{r['median']:.2f}"
-        for i, ((pair, device, mode), phases) in enumerate(cells.items()):
-            where = device if mode == "default" else f"{device}/{mode}"
+        for i, ((pair, device, mode, lane), phases) in enumerate(cells.items()):
+            where = "/".join([device] + [w for w in (mode, lane) if w not in ("default", "eager")])
             text = f"{pair} on {where}: {phases.get('forward', '-')} | {phases.get('backward', '-')}"
             lines.append((prefix if i == 0 else " " * len(prefix)) + text)
     return lines

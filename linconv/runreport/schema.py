@@ -31,6 +31,7 @@ __all__ = [
     "SampleRow",
     "TallyRow",
     "TimingRow",
+    "tally_execution",
     "tally_mode",
     "validate",
     "validate_benchmarks",
@@ -70,6 +71,15 @@ class _Environment(TypedDict):
     threads: int
 
 
+class ExecutionConfig(TypedDict, total=False):
+    """A compiled execution lane's configuration as it was in force (linconv.lanes.execution.read_config)."""
+
+    lane: str
+    torch_compile: dict[str, Any]
+    inductor: dict[str, Any]
+    dynamo: dict[str, Any]
+
+
 class Environment(_Environment, total=False):
     platform: str
     cuda: str | None
@@ -83,6 +93,7 @@ class Environment(_Environment, total=False):
     max_numel: int
     xdist_workers: int
     linconv_env: dict[str, str]
+    execution_lanes: dict[str, ExecutionConfig]  # the compiled lanes that ran (absent: eager only)
 
 
 class _Machine(TypedDict):
@@ -106,10 +117,21 @@ class _TallyRow(TypedDict):
     worst_ratio: Ratio
 
 
+class CompileCost(TypedDict, total=False):
+    """What compiling cost in a compiled execution lane (linconv.lanes.execution.CompileStats)."""
+
+    seconds: float  # dynamo, AOTAutograd and inductor, forward and backward graphs
+    graphs: int  # graphs dynamo compiled (each recompile is one more)
+    graph_breaks: int
+    resets: int  # cache clears forced by the recompile limit
+
+
 class TallyRow(_TallyRow, total=False):
     mode: str  # the precision mode (absent in reports before modes were kept apart: tally_mode)
+    execution: str  # the execution lane (absent in reports before lanes: eager, tally_execution)
     # violations on cases whose inputs match a known upstream bug's signature, by bug name
     known_bug_violations: dict[str, int]
+    compile: CompileCost
 
 
 class _Totals(TypedDict):
@@ -161,6 +183,7 @@ class _TimingRow(TypedDict):
 
 
 class TimingRow(_TimingRow, total=False):
+    execution: str  # the execution lane (absent: eager)
     size_lo: int
     size_hi: int
 
@@ -182,6 +205,7 @@ class _RatioRow(TypedDict):
 
 
 class RatioRow(_RatioRow, total=False):
+    execution: str  # the execution lane (absent: eager)
     size_lo: int
     size_hi: int
 
@@ -196,6 +220,7 @@ class _SampleRow(TypedDict):
 
 class SampleRow(_SampleRow, total=False):
     mode: str
+    execution: str  # the execution lane (absent: eager)
     pace_s: Seconds | None  # the pacer timed beside the example (linconv.timing.pace)
 
 
@@ -257,6 +282,12 @@ def tally_mode(row: dict[str, Any]) -> str:
         return str(row["mode"])
     modes = DEVICE_MODES.get(str(row["device"]).split(":")[0], ())
     return "default" if modes == ("default",) else ALL_MODES
+
+
+def tally_execution(row: dict[str, Any]) -> str:
+    """The execution lane of a tally, sample, timing or ratio row: its ``execution``; ``eager`` for a
+    row written before linconv had execution lanes (every run was eager then)."""
+    return str(row.get("execution", "eager"))
 
 
 # --- the validator --------------------------------------------------------------------------

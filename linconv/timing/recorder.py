@@ -102,6 +102,7 @@ class Sample:
     dtype: str
     size: int
     mode: str = "default"  # the device's precision mode (linconv.lanes.modes.DEVICE_MODES)
+    execution: str = "eager"  # the execution lane (linconv.lanes.execution): compiled timings never pool with eager
     times: dict[str, dict[str, float]] = field(default_factory=dict)
     pace_s: float | None = None  # seconds per call of the pacer (linconv.timing.pace), timed beside the example
 
@@ -116,6 +117,7 @@ class Sample:
             dtype=str(data["dtype"]),
             size=int(data["size"]),
             mode=str(data.get("mode", "default")),
+            execution=str(data.get("execution", "eager")),
             times={f: {p: float(t) for p, t in phases.items()} for f, phases in data["times"].items()},
             pace_s=None if data.get("pace_s") is None else float(data["pace_s"]),
         )
@@ -132,8 +134,10 @@ class Recorder:
 
     ``every``: time one example in ``every`` per relation and device (1: all); the count is
     deterministic, and the check itself runs on every example whatever ``every`` is. ``threads``:
-    intra-op threads while timing (default :func:`timing_threads`). ``mode``:
-    the precision mode the current test runs under (the pytest plugin sets it per test).
+    intra-op threads while timing (default :func:`timing_threads`). ``mode`` and ``execution``:
+    the precision mode and execution lane the current test runs under (the pytest plugin sets them
+    per test). In a compiled lane the checked call compiles (a new graph, or a recompile) and the
+    timed calls run the compiled code: compile time is reported apart (the tallies' ``compile``).
     """
 
     def __init__(
@@ -146,6 +150,7 @@ class Recorder:
         self.max_number = max_number
         self.every = every
         self.mode = "default"
+        self.execution = "eager"
         self.samples: list[Sample] = []
         self.errors: list[str] = []
         # seconds per relation: in the checked calls (the code under test) and in timing them
@@ -185,7 +190,7 @@ class Recorder:
         self._seen[key] += 1
         sample = None
         if (self._seen[key] - 1) % self.every == 0:
-            sample = Sample(relation, case.device, case.dtype, problem_size(case), self.mode)
+            sample = Sample(relation, case.device, case.dtype, problem_size(case), self.mode, self.execution)
             self.samples.append(sample)
             try:
                 with set_torch_threads(self.threads):

@@ -28,11 +28,13 @@ def _bucket_order(bucket: str) -> float:
 
 
 def _rows(groups: dict[tuple[str, ...], list[float]], names: tuple[str, ...], suffix: str) -> list[dict[str, Any]]:
-    """One row per group, in key order with buckets by size: key fields, statistics, count."""
+    """One row per group, in key order with buckets by size: key fields, statistics, count. The
+    ``key`` string leaves out the eager execution lane, so eager keys read as before lanes existed."""
     rows = []
     for key in sorted(groups, key=lambda k: (*k[:-1], _bucket_order(k[-1]))):
         fields = dict(zip(names, key, strict=True))
-        row: dict[str, Any] = {"key": "|".join(key), **fields}
+        shown = [v for n, v in fields.items() if not (n == "execution" and v == "eager")]
+        row: dict[str, Any] = {"key": "|".join(shown), **fields}
         if fields["size_bucket"] != "all":
             row["size_lo"], row["size_hi"] = bucket_range(fields["size_bucket"])
         st = stats(groups[key])
@@ -43,14 +45,15 @@ def _rows(groups: dict[tuple[str, ...], list[float]], names: tuple[str, ...], su
 
 
 def timing_rows(samples: Iterable[Sample]) -> list[dict[str, Any]]:
-    """Seconds per call, per (relation, formulation, device, mode, dtype, phase, size bucket)."""
+    """Seconds per call, per (relation, formulation, device, mode, execution, dtype, phase, size bucket)."""
     groups: dict[tuple[str, ...], list[float]] = defaultdict(list)
     for s in samples:
         for formulation, phases in s.times.items():
             for phase, seconds in phases.items():
-                key = (s.relation, formulation, s.device, s.mode, s.dtype, phase, size_bucket(s.size))
+                key = (s.relation, formulation, s.device, s.mode, s.execution, s.dtype, phase, size_bucket(s.size))
                 groups[key].append(seconds)
-    return _rows(groups, ("relation", "formulation", "device", "mode", "dtype", "phase", "size_bucket"), "_s")
+    names = ("relation", "formulation", "device", "mode", "execution", "dtype", "phase", "size_bucket")
+    return _rows(groups, names, "_s")
 
 
 def pairs(order: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
@@ -60,7 +63,7 @@ def pairs(order: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
 
 def ratio_rows(samples: list[Sample]) -> list[dict[str, Any]]:
     """Paired time ratios ``first / other`` on the same examples, per (relation, pair, device,
-    mode, dtype, phase, size bucket), and pooled over dtypes and/or buckets (``"all"``).
+    mode, execution, dtype, phase, size bucket), and pooled over dtypes and/or buckets (``"all"``).
     A ratio above 1 means the other formulation is faster by that factor."""
     relation_pairs = pairs(formulation_order(samples))
     groups: dict[tuple[str, ...], list[float]] = defaultdict(list)
@@ -73,5 +76,6 @@ def ratio_rows(samples: list[Sample]) -> list[dict[str, Any]]:
                 bucket = size_bucket(s.size)
                 for dtype in (s.dtype, "all"):
                     for size in (bucket, "all"):
-                        groups[(s.relation, f"{num}/{den}", s.device, s.mode, dtype, phase, size)].append(a / b)
-    return _rows(groups, ("relation", "pair", "device", "mode", "dtype", "phase", "size_bucket"), "")
+                        key = (s.relation, f"{num}/{den}", s.device, s.mode, s.execution, dtype, phase, size)
+                        groups[key].append(a / b)
+    return _rows(groups, ("relation", "pair", "device", "mode", "execution", "dtype", "phase", "size_bucket"), "")
