@@ -22,7 +22,8 @@ from hypothesis import seed as hypothesis_seed
 
 from linconv.core.cases import Case
 from linconv.errormodel import C_CALIBRATED
-from linconv.relations import get, relations
+from linconv.lanes.execution import execution_lane
+from linconv.relations import get, in_lane, lane_unavailable, relations
 from linconv.search.placement import on_device
 from linconv.search.profiles import profile
 
@@ -30,10 +31,11 @@ __all__ = ["Sample", "calibrated_relations", "collect", "current_constant", "per
            "summarize"]  # fmt: skip
 
 
-def calibrated_relations() -> tuple[str, ...]:
+def calibrated_relations(execution: str = "eager") -> tuple[str, ...]:
     """Relations whose comparisons feed the calibration of C (``Relation.calibrated``: the error
-    model's own bound, or one derived from it; init is exact by construction)."""
-    return tuple(r.name for r in relations() if r.calibrated)
+    model's own bound, or one derived from it; init is exact by construction) and that can run in
+    execution lane ``execution`` (on the CPU)."""
+    return tuple(r.name for r in relations() if r.calibrated and not lane_unavailable(r, execution, "cpu"))
 
 
 @dataclass(frozen=True)
@@ -45,25 +47,36 @@ class Sample:
     tensor: str
     c_needed: float
     ratio: float
+    execution: str = "eager"  # the execution lane (linconv.lanes.execution) it was measured in
 
 
-def collect(relation: str, examples: int, *, seed: int = 0, device: str = "cpu") -> tuple[list[Sample], float]:
-    """Run ``examples`` generated cases of ``relation``; return every comparison's sample and the
-    wall time. Nothing is asserted: calibration measures."""
+def collect(
+    relation: str, examples: int, *, seed: int = 0, device: str = "cpu", execution: str = "eager"
+) -> tuple[list[Sample], float]:
+    """Run ``examples`` generated cases of ``relation`` in execution lane ``execution``; return
+    every comparison's sample and the wall time. Nothing is asserted: calibration measures. In a
+    compiled lane only the comparisons against the float64 reference are samples (the agreement
+    check's bound is two error bounds, not one)."""
+    with execution_lane(execution):
+        return _collect(relation, examples, seed=seed, device=device, execution=execution)
+
+
+def _collect(relation: str, examples: int, *, seed: int, device: str, execution: str) -> tuple[list[Sample], float]:
     samples: list[Sample] = []
-    record = get(relation)
+    record = in_lane(get(relation), execution)
 
     # the ci profile's settings, but random (a seed of its own) and without shrinking: nothing fails
     @settings(profile("ci"), max_examples=examples, derandomize=False, print_blob=False,
               phases=[Phase.generate, Phase.target], suppress_health_check=list(HealthCheck))  # fmt: skip
-    @given(case=record.strategy())
+    @given(case=get(relation).strategy())
     def run(case: Case) -> None:
         result = record.run(on_device(case, device))
         worst = 0.0
         for c in result.comparisons:
-            if c.exact or c.problem:
+            if c.exact or c.problem or c.against != "reference":
                 continue
-            samples.append(Sample(relation, case.dtype, case.values, c.formulation, c.tensor, c.c_needed, c.ratio))
+            samples.append(Sample(relation, case.dtype, case.values, c.formulation, c.tensor, c.c_needed, c.ratio,
+                                  execution))  # fmt: skip
             if not math.isnan(c.c_needed):
                 worst = max(worst, c.c_needed)
         target(worst, label="c_needed")

@@ -13,6 +13,7 @@ import torch
 
 from linconv.calibration import Sample, calibrated_relations, collect, current_constant, render_markdown, summarize
 from linconv.core.fileio import write_text_atomic
+from linconv.lanes.execution import get_lane, lane_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
     parser.add_argument("--device", default="cpu", help="device to calibrate on (default cpu)")
+    parser.add_argument(
+        "--execution",
+        default="eager",
+        help="execution lane the formulations run in (linconv.lanes.execution: "
+        + ", ".join(lane_names())
+        + "; default eager). In a compiled lane the relations that lane cannot run are left out of the default",
+    )
     parser.add_argument("--json", type=Path, help="write the summary rows as JSON to this file")
     parser.add_argument(
         "--samples", type=Path, help="append every comparison's sample to this JSON-lines file, relation by relation"
@@ -47,11 +55,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        lane = get_lane(args.execution)
+    except ValueError as exc:
+        print(f"calibrate: --execution: {exc}", file=sys.stderr)
+        return 2
+    why = lane.unavailable_reason(args.device)
+    if why:
+        print(f"calibrate: --execution {args.execution}: {why}", file=sys.stderr)
+        return 2
+    allowed = calibrated_relations(args.execution)
+    if args.relations == ",".join(calibrated_relations()):  # the default: every one this lane can run
+        args.relations = ",".join(allowed)
     relations = [r.strip() for r in args.relations.split(",") if r.strip()]
-    unknown = [r for r in relations if r not in calibrated_relations()]
+    unknown = [r for r in relations if r not in allowed]
     if unknown or not relations:
-        print(f"calibrate: --relations must be a subset of {','.join(calibrated_relations())}, got {args.relations!r}",
-              file=sys.stderr)  # fmt: skip
+        print(f"calibrate: --relations must be a subset of {','.join(allowed)} (execution lane {args.execution}), "
+              f"got {args.relations!r}", file=sys.stderr)  # fmt: skip
         return 2
     if args.json is not None and args.json.is_dir():
         print(f"calibrate: --json must be a file path, got the directory {str(args.json)!r}", file=sys.stderr)
@@ -70,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 return 2
         relations = sorted({s.relation for s in samples})
     for relation in [] if args.from_samples else relations:
-        got, seconds = collect(relation, args.examples, seed=args.seed, device=args.device)
+        got, seconds = collect(relation, args.examples, seed=args.seed, device=args.device, execution=args.execution)
         samples += got
         timings[relation] = seconds
         print(f"{relation}: {args.examples} examples, {len(got)} comparisons, {seconds:.1f} s", flush=True)
@@ -79,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 handle.writelines(json.dumps(asdict(s)) + "\n" for s in got)
     by_formulation = summarize(samples, ("dtype", "formulation"))
     by_tensor = summarize(samples, ("relation", "dtype", "formulation", "tensor"))
-    print(f"\nC in use: {current_constant()}\n")
+    print(f"\nexecution lane: {args.execution}; C in use: {current_constant()}\n")
     print(render_markdown(by_formulation, ("dtype", "formulation")))
     print()
     print(render_markdown(by_tensor, ("relation", "dtype", "formulation", "tensor")))
@@ -89,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             "python": platform.python_version(),
             "machine": platform.machine(),
             "device": args.device,
+            "execution": args.execution,
             "examples_per_relation": None if args.from_samples else args.examples,
             "relations": relations,
             "seed": args.seed,

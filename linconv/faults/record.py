@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from linconv.core.cases import Case
 from linconv.measure import RelationResult
 from linconv.relations import Relation, get
+from linconv.relations.execution import run_in_lane
 
 __all__ = [
     "BUG_CLASSES",
@@ -40,6 +41,7 @@ BUG_CLASSES = {
     "tiles": "stale tiles for large batches",
     "shapes": "silent truncation instead of a shape error",
     "fan_in": "wrong fan-in in init",
+    "lowering": "a compiler's wrong lowering or folding of one pattern",
     "one_term": "one dropped term (sharpness probe)",
     "benign_order": "benign: reordered reduction",
     "benign_rounding": "benign: different rounding",
@@ -60,6 +62,9 @@ class Fault:
     wrap: Callable[[Callable], Callable]
     harmful: bool = True
     issue: str = ""  # a representative upstream issue, where one is known
+    # the execution lane (linconv.lanes.execution) the fault shows in and its search runs in: a
+    # compiler's fault wraps the formulation so that it misbehaves only while being compiled
+    lane: str = "eager"
 
     def __post_init__(self) -> None:
         formulations = get(self.relation).formulations
@@ -70,6 +75,9 @@ class Fault:
             )
         if self.bug_class not in BUG_CLASSES.values():
             raise ValueError(f"fault {self.name!r}: bug_class must be one of {list(BUG_CLASSES.values())}")
+        from linconv.lanes.execution import get_lane
+
+        get_lane(self.lane)  # ValueError naming the lanes
 
     def faulty(self) -> Callable:
         """The broken formulation (the correct one wrapped)."""
@@ -80,11 +88,16 @@ class Fault:
         return get(self.relation).with_formulation(self.formulation, self.faulty())
 
     def runner(self) -> Callable[[Case], RelationResult]:
-        """``case -> RelationResult`` for the relation with this fault."""
-        return self.faulted_relation().run
+        """``case -> RelationResult`` for the relation with this fault, in the fault's execution lane
+        (entered for each call; the fault search enters it once for the whole search instead)."""
+        relation = self.faulted_relation()
+        if self.lane == "eager":
+            return relation.run
+        return lambda case: run_in_lane(relation, case, self.lane)
 
     def short(self) -> str:
-        return f"{self.name} ({self.relation}/{self.formulation})"
+        where = "" if self.lane == "eager" else f", {self.lane}"
+        return f"{self.name} ({self.relation}/{self.formulation}{where})"
 
 
 def fault(
@@ -96,13 +109,14 @@ def fault(
     name: str = "",
     harmful: bool = True,
     issue: str = "",
+    lane: str = "eager",
 ) -> Callable[[Callable], Callable]:
     """Register the decorated wrapper as a fault (named after it unless ``name`` is given);
     stack several to register one wrapper on several relations."""
 
     def register(wrap: Callable) -> Callable:
         entry = Fault(name or wrap.__name__, BUG_CLASSES[bug_class], description, relation, formulation, wrap,
-                      harmful, issue)  # fmt: skip
+                      harmful, issue, lane)  # fmt: skip
         if entry.name in _FAULTS:
             raise ValueError(f"fault {entry.name!r} is registered twice")
         _FAULTS[entry.name] = entry

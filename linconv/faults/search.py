@@ -18,13 +18,14 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 
 from linconv.core.cases import Case
 from linconv.faults.record import Fault
+from linconv.lanes.execution import COMPILE_EXAMPLES, execution_lane
 from linconv.measure import RelationResult
-from linconv.relations import get
+from linconv.relations import get, in_lane
 from linconv.search.placement import on_device
 from linconv.search.profiles import profile
 from linconv.search.steering import steer
 
-__all__ = ["Outcome", "ci_max_examples", "markdown_table", "search"]
+__all__ = ["Outcome", "ci_max_examples", "default_examples", "markdown_table", "search"]
 
 
 def ci_max_examples() -> int:
@@ -80,9 +81,19 @@ class Outcome:
         }
 
 
+def default_examples(fault: Fault) -> int:
+    """The ci profile's examples; in a compiled execution lane, at most the lanes' budget."""
+    return ci_max_examples() if fault.lane == "eager" else min(ci_max_examples(), COMPILE_EXAMPLES)
+
+
 def search(fault: Fault, *, max_examples: int | None = None, shrink: bool = True, device: str = "cpu") -> Outcome:
-    """Run the relation's property search with ``fault`` injected; stop at the first violation."""
-    run = fault.runner()
+    """Run the relation's property search with ``fault`` injected, in the fault's execution lane;
+    stop at the first violation."""
+    with execution_lane(fault.lane):
+        return _search(fault, in_lane(fault.faulted_relation(), fault.lane).run, max_examples, shrink, device)
+
+
+def _search(fault: Fault, run, max_examples: int | None, shrink: bool, device: str) -> Outcome:
     strategy = get(fault.relation).strategy()
     seen: dict = {"examples": 0, "first": None, "worst": 0.0, "worst_case": None, "worst_detail": ""}
     phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target] + ([Phase.shrink] if shrink else [])
@@ -90,7 +101,7 @@ def search(fault: Fault, *, max_examples: int | None = None, shrink: bool = True
 
     @settings(
         profile("ci"),
-        max_examples=max_examples or ci_max_examples(),
+        max_examples=max_examples or default_examples(fault),
         phases=phases,
         report_multiple_bugs=False,
         verbosity=Verbosity.quiet,
@@ -181,8 +192,9 @@ def markdown_table(outcomes: Iterable[Outcome]) -> str:
         if o.case is None and o.worst_case is not None:
             case = f"worst at `{o.worst_case.describe()}`"
         by = o.caught_by or f"(worst error/bound {o.worst_ratio:.2f})"
+        lane = "" if o.fault.lane == "eager" else f" ({o.fault.lane})"
         rows.append(
-            f"| {o.fault.name} | {o.fault.bug_class} | {'yes' if o.fault.harmful else 'no'} | {verdict} | "
+            f"| {o.fault.name}{lane} | {o.fault.bug_class} | {'yes' if o.fault.harmful else 'no'} | {verdict} | "
             f"{by} | {o.examples} | {seconds} | {case} |"
         )
     return "\n".join(rows)

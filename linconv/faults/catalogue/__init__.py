@@ -13,6 +13,7 @@ from linconv.faults.catalogue import (  # noqa: F401  (importing a module regist
     backward,
     benign,
     bias,
+    compiled,
     edges,
     init,
     layout,
