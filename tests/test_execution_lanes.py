@@ -1,0 +1,226 @@
+"""Execution lanes without compiling anything: the registry, the one context manager that reads,
+sets and restores inductor and dynamo settings, where a lane applies, and the report, merge and
+gate keeping compiled results apart from eager ones (the compiling tests: tests/test_compiled.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch._dynamo.config as dynamo_config
+import torch._inductor.config as inductor_config
+
+from linconv.core.cases import Case
+from linconv.core.geometry import ConvGeometry
+from linconv.faults import all_faults
+from linconv.known_bugs import avoided_bug, get_bug, matching_bug
+from linconv.lanes.execution import (
+    EAGER,
+    RECOMPILE_LIMIT,
+    ExecutionLane,
+    active_lane,
+    execution_lane,
+    get_lane,
+    lane_names,
+    lanes,
+    parse_executions,
+    read_config,
+)
+from linconv.relations import get, in_lane, lane_unavailable, relations
+from linconv.relations.execution import CompiledKind
+from linconv.runreport import build_report, merge_tallies
+from linconv.runreport.schema import tally_execution, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPILED = [lane.name for lane in lanes() if lane.compiled]
+
+
+def test_the_registry_holds_eager_and_the_lanes_users_ship():
+    assert lane_names()[0] == EAGER and not get_lane(EAGER).compiled
+    assert set(COMPILED) == {"compiled", "compiled-dynamic", "compiled-freezing", "compiled-autotune",
+                             "compiled-conv1x1-mm"}  # fmt: skip
+    assert get_lane("compiled-dynamic").compile_options == {"dynamic": True}
+    assert get_lane("compiled-autotune").compile_options == {"mode": "max-autotune-no-cudagraphs"}
+    assert get_lane("compiled-freezing").forward_only and get_lane("compiled-freezing").inductor == {"freezing": True}
+    assert get_lane("compiled-conv1x1-mm").inductor == {"conv_1x1_as_mm": True}
+    assert all(lane.changes for lane in lanes())
+
+
+def test_parse_executions():
+    assert parse_executions("eager") == (EAGER,)
+    assert parse_executions("all") == lane_names()
+    assert parse_executions("all-compiled") == tuple(COMPILED)
+    assert parse_executions(" compiled , eager,compiled") == ("compiled", EAGER)
+    with pytest.raises(ValueError, match=r"^execution lane must be one of \('eager', 'compiled'.*got 'jit'$"):
+        parse_executions("eager,jit")
+    with pytest.raises(ValueError, match="must name at least one execution lane"):
+        parse_executions(" , ")
+
+
+def test_a_lane_name_and_where_it_applies():
+    with pytest.raises(ValueError, match="lane name must be words joined by '-'"):
+        ExecutionLane("bad name", "x")
+    freezing = get_lane("compiled-freezing")
+    assert freezing.unavailable_reason("cpu") is None
+    assert freezing.unavailable_reason("cuda:0") == "execution lane 'compiled-freezing' applies to cpu only, not cuda"
+    future = ExecutionLane("compiled-future", "x", inductor={"no_such_setting": True})
+    assert "inductor has no config no_such_setting" in future.unavailable_reason("cpu")
+
+
+def test_the_context_manager_sets_reads_and_restores_the_configuration():
+    before = (inductor_config.freezing, dynamo_config.recompile_limit, dynamo_config.fail_on_recompile_limit_hit)
+    assert active_lane() == EAGER
+    with execution_lane("compiled-freezing") as config:
+        assert active_lane() == "compiled-freezing"
+        assert inductor_config.freezing is True and dynamo_config.recompile_limit == RECOMPILE_LIMIT
+        assert dynamo_config.fail_on_recompile_limit_hit is True
+        assert config["inductor"]["freezing"] is True and config["dynamo"]["recompile_limit"] == RECOMPILE_LIMIT
+        assert config == read_config("compiled-freezing")
+    assert (
+        inductor_config.freezing,
+        dynamo_config.recompile_limit,
+        dynamo_config.fail_on_recompile_limit_hit,
+    ) == before
+    with pytest.raises(RuntimeError, match="boom"), execution_lane("compiled-conv1x1-mm"):
+        assert inductor_config.conv_1x1_as_mm is True
+        raise RuntimeError("boom")
+    assert inductor_config.conv_1x1_as_mm is False and active_lane() == EAGER
+    with execution_lane(EAGER) as config:
+        assert config == {} and active_lane() == EAGER
+    with pytest.raises(ValueError, match="execution lane must be one of"), execution_lane("jit"):
+        pass
+
+
+def test_a_relation_in_a_lane_keeps_its_reference_and_compiles_its_formulations():
+    pointwise = get("pointwise")
+    assert in_lane(pointwise, EAGER) is pointwise
+    with pytest.raises(RuntimeError, match=r"outside execution_lane\('compiled'\)"):
+        in_lane(pointwise, "compiled")
+    with execution_lane("compiled"):
+        compiled = in_lane(pointwise, "compiled")
+    assert compiled.reference is pointwise.reference and compiled.grads == pointwise.grads
+    assert isinstance(compiled.kind, CompiledKind) and compiled.kind.eager is pointwise
+    assert all(compiled.formulations[n].fn is not spec.fn for n, spec in pointwise.formulations.items())
+    assert "compiled: torch.compile()" in compiled.kind.config
+    with pytest.raises(RuntimeError, match="ran outside it"):  # compiled for a lane, run in another
+        compiled.run(Case(ConvGeometry(1, 2, 2, (2, 2))))
+    with execution_lane("compiled-freezing"):
+        frozen = in_lane(pointwise, "compiled-freezing")
+    assert frozen.grads == () and frozen.kind.eager.grads == ()  # inference only: forward alone
+
+
+def test_where_a_lane_cannot_run_a_relation_it_says_why():
+    assert "is not compiled: initialisation is not compiled" in lane_unavailable(get("init"), "compiled", "cpu")
+    assert lane_unavailable(get("init"), EAGER, "cpu") is None
+    why = lane_unavailable(get("classifier_head"), "compiled-freezing", "cpu")
+    assert why == ("execution lane 'compiled-freezing' runs inference only, and relation 'classifier_head' "
+                   "(loss head) cannot be measured without its gradients")  # fmt: skip
+    assert lane_unavailable(get("classifier_head"), "compiled", "cpu") is None
+    assert "applies to cpu only" in lane_unavailable(get("pointwise"), "compiled-freezing", "cuda")
+    # every relation of the registry runs in the default compiled lane, but init
+    assert {r.name for r in relations() if lane_unavailable(r, "compiled", "cpu")} == {"init"}
+
+
+def test_a_new_relation_of_a_known_kind_runs_in_every_lane_without_edits():
+    toy = dataclasses.replace(get("pointwise"), name="toy_lane_pointwise")
+    assert all(lane_unavailable(toy, lane, "cpu") is None for lane in lane_names())
+
+
+def test_a_compiler_bug_is_avoided_only_in_its_lane():
+    bug = get_bug("inductor-freezing-float64-conv-prepack")
+    case = Case(ConvGeometry(1, 2, 3, (3, 3)), dtype="float64")
+    assert bug.matches(case) and bug.lanes == ("compiled-freezing",)
+    assert matching_bug(case, "compiled-freezing") is bug and matching_bug(case) is None
+    assert avoided_bug(case, lambda b: True, execution="compiled-freezing") is bug
+    assert avoided_bug(case, lambda b: True) is None  # eager float64 convs are judged as ever
+    assert avoided_bug(case, lambda b: False, execution="compiled-freezing") is None  # fixed: judged again
+
+
+def test_every_compiled_fault_names_a_compiled_lane():
+    compiled = [f for f in all_faults() if f.lane != EAGER]
+    assert {f.lane for f in compiled} <= set(COMPILED)
+    assert any(f.harmful for f in compiled) and any(not f.harmful for f in compiled)
+    assert all(f.bug_class == "a compiler's wrong lowering or folding of one pattern" for f in compiled if f.harmful)
+
+
+# --- the report, merge and gate keep compiled lanes apart -----------------------------------------
+
+
+def _row(execution: str | None, violations: int = 0, **extra) -> dict:
+    row = {"relation": "pointwise", "device": "cpu", "mode": "default", "dtype": "float32", "examples": 5,
+           "violations": violations, "exact": 0, "worst_ratio": 0.5, **extra}  # fmt: skip
+    if execution is not None:
+        row["execution"] = execution
+    return row
+
+
+def test_merge_never_pools_a_compiled_lane_with_eager():
+    cost = {"seconds": 2.0, "graphs": 3, "graph_breaks": 0, "resets": 0}
+    rows = merge_tallies([_row(None), _row(EAGER), _row("compiled", compile=cost), _row("compiled", compile=cost)])
+    assert [(r["execution"], r["examples"]) for r in rows] == [("compiled", 10), (EAGER, 10)]
+    assert rows[0]["compile"] == {"seconds": 4.0, "graphs": 6, "graph_breaks": 0, "resets": 0}
+    assert tally_execution({"device": "cpu"}) == EAGER  # a row written before lanes
+
+
+def _report(rows: list[dict]) -> dict:
+    env = {"torch": "2.13.0", "python": "3.11", "hypothesis_profile": "ci", "threads": 2}
+    return build_report(tallies=rows, samples=[], environment=env, machine={"fingerprint": "f"})
+
+
+def test_the_gate_judges_each_lane_apart(tmp_path):
+    from linconv.gate import compare, load_run
+
+    for side, rows in (("base", [_row(EAGER), _row("compiled")]), ("cand", [_row(EAGER), _row("compiled", 1)])):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "report.json").write_text(json.dumps(validate(_report(rows))))
+    gate = compare(load_run(tmp_path / "base"), load_run(tmp_path / "cand"))
+    assert not gate.passed
+    assert gate.reasons == ["pointwise on cpu compiled: new violation(s) in float32 (1) (baseline: none)"]
+    eager = [r for r in gate.rows if r.formulation == "(correctness)" and r.device == "cpu"]
+    assert eager and eager[0].verdict == "ok"
+
+
+def test_pytest_parametrizes_relation_properties_by_lane():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", "--devices", "cpu",
+         "--execution", "eager,compiled-freezing", "properties/test_pointwise.py", "properties/test_init.py",
+         "properties/test_classifier_head.py", "properties/test_regressions.py"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "test_pointwise.py::test_conv1x1_equals_linear_over_channels[cpu-default]" in out  # eager id unchanged
+    assert "test_pointwise.py::test_conv1x1_equals_linear_over_channels[cpu-default-compiled-freezing]" in out
+    regression_ids = [line for line in out.splitlines() if "test_regression_case[" in line]
+    assert regression_ids and not any("compiled" in line for line in regression_ids)  # replayed eagerly only
+
+
+def test_a_lane_that_cannot_run_a_relation_skips_it_with_the_reason():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "--devices", "cpu",
+         "--execution", "compiled", "properties/test_init.py", "properties/test_regressions.py"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "relation 'init' (parameter init) is not compiled: initialisation is not compiled" in proc.stdout
+    assert "1 skipped" in proc.stdout and "deselected" in proc.stdout  # the corpus replay runs only eagerly
+
+
+def test_a_bad_lane_is_a_usage_error():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", "--execution", "jit",
+         "properties/test_pointwise.py"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 4
+    assert "--execution / LINCONV_EXECUTION: execution lane must be one of" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", "--compile-examples", "0",
+         "properties/test_pointwise.py"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 4 and "--compile-examples / LINCONV_COMPILE_EXAMPLES must be an int >= 1" in proc.stderr
