@@ -78,7 +78,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     started = time.perf_counter()
     outcomes = []
+    from linconv.lanes.execution import get_lane
+
     for fault in faults:
+        why = get_lane(fault.lane).unavailable_reason(args.device)
+        if why:  # e.g. freezing is a CPU lane: its faults are not searched on CUDA
+            print(f"[skip] {fault.name}: {why}", flush=True)
+            continue
         outcome = search(fault, max_examples=args.max_examples, shrink=not args.no_shrink, device=args.device)
         outcomes.append(outcome)
         mark = "ok " if outcome.as_expected else "BAD"
