@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "known_bugs": {"core"},
     "relations": {"core", "lanes", "errormodel", "measure", "converters", "strategies"},
     "search": {"core", "lanes", "known_bugs", "measure"},
-    "timing": {"core", "measure"},
+    "timing": {"core", "lanes", "measure"},
     "corpus": {"core", "lanes", "measure", "relations", "known_bugs"},
     "runreport": {"core", "lanes", "timing", "relations"},
     "gate": {"core", "runreport", "timing"},
