@@ -53,6 +53,11 @@ class Failure:
             "error": self.error,
             "violations": [_violation(c) for c in self.result.violations] if self.result else [],
         }
+        if self.result is not None and self.result.execution != "eager":
+            # a compiled execution lane's find: the lane and its configuration in force (the corpus
+            # replays cases eagerly; this says where to reproduce it, docs/compile.md)
+            sighting["execution"] = self.result.execution
+            sighting["execution_config"] = self.result.execution_config
         return Regression(self.relation, self.case, found=(sighting,))
 
 
