@@ -224,3 +224,32 @@ def test_a_bad_lane_is_a_usage_error():
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 4 and "--compile-examples / LINCONV_COMPILE_EXAMPLES must be an int >= 1" in proc.stderr
+
+
+def test_a_timing_during_which_a_graph_compiled_is_dropped(monkeypatch):
+    # in a compiled lane the recorder makes one untimed call, then times only if no graph compiled
+    # meanwhile: a compile inside a timing would make the compiled formulation look seconds slow
+    import torch
+
+    from linconv.lanes.execution import CompileStats
+    from linconv.measure import Workload
+    from linconv.timing import Recorder, recorder
+
+    graphs = iter(range(100))
+    monkeypatch.setattr(recorder, "compile_stats", lambda: CompileStats(graphs=next(graphs)))
+    calls = []
+
+    def forward() -> torch.Tensor:
+        calls.append(1)
+        return torch.zeros(1)
+
+    timer = Recorder(budget_s=0.001)
+    timer.execution = "compiled"
+    case = Case(ConvGeometry(1, 1, 1, (1, 1)))
+    assert timer("pointwise", "conv2d", case, Workload(run=lambda: "checked", forward=forward)) == "checked"
+    assert timer.errors == ["pointwise/conv2d: RuntimeError: a graph compiled while it was timed: timing dropped"]
+    monkeypatch.setattr(recorder, "compile_stats", lambda: CompileStats(graphs=7))  # nothing compiles
+    calls.clear()
+    timer("pointwise", "conv2d", Case(ConvGeometry(1, 1, 1, (1, 1)), seed=1), Workload(run=lambda: 0, forward=forward))
+    assert len(timer.errors) == 1 and timer.samples[-1].times["conv2d"]["forward"] > 0
+    assert len(calls) >= 2  # the untimed call, then the timed ones
