@@ -98,7 +98,9 @@ def converter_relation(
             statement=statement,
             strategy=strategy,
             formulations={
-                "converted_linear": FormulationSpec(fn, _MATMUL, workspace=workspace, converts_per_call=True)
+                "converted_linear": FormulationSpec(
+                    fn, _MATMUL, workspace=workspace, converts_per_call=True, graph_breaks=True
+                )
             },
             reference=reference,
             grads=("x",),

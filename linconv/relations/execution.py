@@ -14,7 +14,8 @@ Negative controls run compiled too (the control must still fire), without an agr
 error bounds belong to the reference's map, not to the formulation's.
 
 A kind says whether it can be compiled (``Kind.compile_unavailable``), whether its formulations
-break the graph on purpose (``Kind.graph_breaks``) and whether it can run without gradients
+break the graph on purpose (``Kind.graph_breaks``; one formulation: ``FormulationSpec.graph_breaks``,
+the converters, which construct parameters) and whether it can run without gradients
 (``Kind.forward_only``); a new relation of an existing kind runs in every lane with no edits.
 """
 
@@ -144,9 +145,9 @@ def in_lane(relation: Relation, execution: str) -> Relation:
     if why:
         raise ValueError(why)
     eager = replace(relation, grads=()) if lane.forward_only else relation
-    fullgraph = not getattr(relation.kind, "graph_breaks", False)
+    kind_breaks = getattr(relation.kind, "graph_breaks", False)
     formulations = {
-        name: replace(spec, fn=compile_formulation(spec.fn, lane, fullgraph=fullgraph))
+        name: replace(spec, fn=compile_formulation(spec.fn, lane, fullgraph=not (kind_breaks or spec.graph_breaks)))
         for name, spec in eager.formulations.items()
     }
     kind = CompiledKind(relation.kind, lane.name, eager, describe_config(read_config(lane.name)))

@@ -44,6 +44,10 @@ class FormulationSpec:
     # weight, a converter): its time includes that conversion, so the model check reports it
     # but does not rank it against formulations that only apply their weight
     converts_per_call: bool = False
+    # it breaks dynamo's graph on purpose (a converter constructs nn.Parameters, which dynamo does
+    # not trace: a user converts eagerly, then compiles the result): a compiled execution lane
+    # compiles it without fullgraph, and counts the breaks (linconv.relations.execution)
+    graph_breaks: bool = False
 
 
 @dataclass(frozen=True)
