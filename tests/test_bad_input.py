@@ -124,8 +124,19 @@ _RELATIONS = ",".join(calibrated_relations())  # read from the registry: every r
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--relations", "nope"], f"calibrate: --relations must be a subset of {_RELATIONS}, got 'nope'\n"),
-        (["--relations", ""], f"calibrate: --relations must be a subset of {_RELATIONS}, got ''\n"),
+        (
+            ["--relations", "nope"],
+            f"calibrate: --relations must be a subset of {_RELATIONS} (execution lane eager), got 'nope'\n",
+        ),
+        (
+            ["--relations", ""],
+            f"calibrate: --relations must be a subset of {_RELATIONS} (execution lane eager), got ''\n",
+        ),
+        (
+            ["--execution", "jit"],
+            "calibrate: --execution: execution lane must be one of ('eager', 'compiled', "
+            "'compiled-dynamic', 'compiled-freezing', 'compiled-autotune', 'compiled-conv1x1-mm'), got 'jit'\n",
+        ),
         (["--examples", "0"], "calibrate: --examples must be >= 1, got 0\n"),
     ],
 )
