@@ -87,6 +87,10 @@ def test_unknown_option_of_a_command(capsys):
         ),
         (["--max-examples", "0"], "faults: --max-examples must be >= 1, got 0\n"),
         (
+            ["--lane", "eager", "--lane", "jit"],
+            "faults: --lane must be one of ['compiled', 'compiled-freezing', 'eager'], got jit\n",
+        ),
+        (
             ["--device", "tpu"],
             "faults: --device: device must be one of ('cpu', 'cuda', 'mps') (optionally cuda:N), got 'tpu'\n",
         ),

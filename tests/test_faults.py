@@ -87,7 +87,7 @@ def test_unknown_fault_name():
     with pytest.raises(ValueError) as info:
         get_fault("no_such_fault")
     assert str(info.value) == (
-        f"fault must be one of the {len(FAULTS)} names that `python -m linconv faults --list` prints, "
+        f"fault must be one of the {len(all_faults())} names that `python -m linconv faults --list` prints, "
         "got 'no_such_fault'"
     )
 

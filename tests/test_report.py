@@ -285,8 +285,8 @@ def test_tallies_keep_the_four_cuda_modes_apart_through_report_merge_and_markdow
     assert by_mode == {"as-shipped": 6, "strict": 4, "strict-cudnn-benchmark": 8, "strict-no-cudnn": 2}
     assert report["relations"]["pointwise"]["totals"]["examples"] == 20
     text = render_markdown(report)
-    assert "| relation | device | mode | dtype | examples | violations | worst error/bound |" in text
-    assert "| pointwise | cuda | strict-no-cudnn | float32 | 2 | 0 |" in text
+    assert "| relation | device | mode | execution | dtype | examples | violations | worst error/bound |" in text
+    assert "| pointwise | cuda | strict-no-cudnn | eager | float32 | 2 | 0 |" in text
 
 
 def test_a_tally_row_without_a_mode_still_validates_and_reads_as_its_devices_modes(report):

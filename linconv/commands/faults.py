@@ -37,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-shrink", action="store_true", help="report the first failing case, unshrunk (faster)")
     parser.add_argument("--device", default="cpu", help="device the cases run on (default cpu)")
+    parser.add_argument(
+        "--lane",
+        action="append",
+        metavar="LANE",
+        help="run only the faults of this execution lane (repeatable; default every lane): e.g. `--lane eager` "
+        "leaves out the compiled lanes' faults, which compile for minutes",
+    )
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table to this file")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every outcome as JSON to this file")
     parser.set_defaults(func=run)
@@ -62,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)  # fmt: skip
             return 2
         faults = tuple(f for f in faults if f.name in args.only)
+    if args.lane:
+        lanes = {f.lane for f in all_faults()}
+        unknown = sorted(set(args.lane) - lanes)
+        if unknown:
+            print(f"faults: --lane must be one of {sorted(lanes)}, got {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        faults = tuple(f for f in faults if f.lane in args.lane)
     for option, path in (("--markdown", args.markdown), ("--json", args.json)):
         if path is not None and path.is_dir():
             print(f"faults: {option} {path} is a directory, not a file", file=sys.stderr)
