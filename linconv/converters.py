@@ -4,7 +4,11 @@ Each converter returns a new module that computes the same linear map as its sou
 source's dtype and device, with freshly allocated parameters (never views of the source's) that
 keep each source parameter's ``requires_grad``. Requests that cannot be honoured raise
 ``ValueError`` (or ``TypeError`` for a wrong kind of argument) with a message that starts with the
-function's name, names the argument, and says what was expected and what was got.
+function's name, names the argument, and says what was expected and what was got. Two requests
+are refused on purpose: complex (and integer) parameters, whose imaginary part a float64 product
+would drop, and a dense matrix over :data:`DENSE_MAX_NUMEL` entries unless ``max_numel`` allows it
+(``conv_to_dense_linear(nn.Conv2d(16, 16, 3, padding=1), (64, 64))`` asks for 4.3 G entries,
+17 GB in float32: a ValueError naming that, not the allocator's crash).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from torch import nn
 from linconv.core.geometry import ConvGeometry
 
 __all__ = [
+    "DENSE_MAX_NUMEL",
     "block_diagonal",
     "conv1x1_to_linear",
     "conv_geometry",
@@ -30,6 +35,12 @@ __all__ = [
 ]
 
 
+# Most entries of a dense matrix the converters build unless ``max_numel=`` says otherwise: 2**28
+# entries are 1 GiB in float32 and 2 GiB in float64 (the dtype fusion forms its product in), which
+# a workstation holds; 4x the largest dense matrix a property may build (LARGEST_MAX_NUMEL).
+DENSE_MAX_NUMEL = 2**28
+
+
 # --- argument checks ------------------------------------------------------------------------
 
 
@@ -37,6 +48,39 @@ def _check_type(value: object, kind: type, name: str, caller: str) -> None:
     if not isinstance(value, kind):
         module = "torch.nn" if issubclass(kind, nn.Module) else kind.__module__
         raise TypeError(f"{caller}: {name} must be a {module}.{kind.__name__}, got {type(value).__name__}")
+
+
+def _check_real(tensor: torch.Tensor | None, name: str, caller: str) -> None:
+    """Real floating point only: fusion forms products in float64, which would drop an imaginary
+    part (a complex Conv2d + Linear fused to a Linear off by 100%), and an integer Linear cannot run."""
+    if tensor is not None and not tensor.dtype.is_floating_point:
+        raise ValueError(
+            f"{caller}: {name}.dtype must be a real floating-point dtype (float16, bfloat16, float32, float64), "
+            f"got {tensor.dtype}"
+        )
+
+
+def _check_module(module: object, kind: type, name: str, caller: str) -> None:
+    _check_type(module, kind, name, caller)
+    _check_real(module.weight, f"{name}.weight", caller)  # type: ignore[attr-defined]
+    _check_real(module.bias, f"{name}.bias", caller)  # type: ignore[attr-defined]
+
+
+def _check_dense_budget(geometry: ConvGeometry, dtype: torch.dtype, max_numel: int | None, caller: str) -> None:
+    """Refuse, with its size, a dense matrix over the budget before anything is allocated."""
+    budget = DENSE_MAX_NUMEL if max_numel is None else max_numel
+    if not _is_positive_int(budget):
+        raise ValueError(f"{caller}: max_numel must be a positive int or None, got {max_numel!r}")
+    numel = geometry.dense_numel()
+    if numel > budget:
+        size = numel * dtype.itemsize
+        raise ValueError(
+            f"{caller}: the dense matrix would have {geometry.out_features:,} x {geometry.in_features:,} = "
+            f"{numel:,} entries ({size / 1e9:.1f} GB in {str(dtype).removeprefix('torch.')}), over max_numel = "
+            f"{budget:,}"
+            + (" (DENSE_MAX_NUMEL)" if max_numel is None else "")
+            + "; pass a larger max_numel to build it"
+        )
 
 
 def _is_positive_int(value: object) -> bool:
@@ -58,7 +102,7 @@ def _has_no_padding(conv: nn.Conv2d) -> bool:
 
 
 def _geometry(conv: nn.Conv2d, input_size: object, caller: str, batch: int = 1) -> ConvGeometry:
-    _check_type(conv, nn.Conv2d, "conv", caller)
+    _check_module(conv, nn.Conv2d, "conv", caller)
     height, width = _positive_ints(input_size, 2, "input_size", "a pair of positive ints (H, W)", caller)
     if not _is_positive_int(batch):
         raise ValueError(f"{caller}: batch must be a positive int, got {batch!r}")
@@ -161,7 +205,7 @@ def _axis_taps(
     return sources, reads, distinct
 
 
-def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry) -> torch.Tensor:
+def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry, *, max_numel: int | None = None) -> torch.Tensor:
     """The dense matrix ``D`` of the conv (bias excluded) described by ``geometry`` with ``weight``.
 
     ``D`` has shape ``[geometry.out_features, geometry.in_features]`` and
@@ -174,10 +218,14 @@ def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry) -> torch.Ten
     scatter along the rows puts each weight there. Where a padding mode maps several taps of one
     output onto the same input, their weights add up; a tap that reads zero padding adds ``0.0``.
     The result keeps ``weight``'s dtype and device and is differentiable with respect to it.
+    ValueError (naming its size) when ``D`` would have more than ``max_numel`` entries
+    (default :data:`DENSE_MAX_NUMEL`).
     """
     caller = "dense_conv_weight"
     _check_type(weight, torch.Tensor, "weight", caller)
     _check_type(geometry, ConvGeometry, "geometry", caller)
+    _check_real(weight, "weight", caller)
+    _check_dense_budget(geometry, weight.dtype, max_numel, caller)
     if tuple(weight.shape) != geometry.weight_shape:
         raise ValueError(
             f"{caller}: weight.shape must equal geometry.weight_shape {geometry.weight_shape}, "
@@ -253,7 +301,7 @@ def conv1x1_to_linear(conv: nn.Conv2d) -> nn.Linear:
     (1, 1), no padding and stride (1, 1) (any dilation); with groups the weight is block-diagonal.
     """
     caller = "conv1x1_to_linear"
-    _check_type(conv, nn.Conv2d, "conv", caller)
+    _check_module(conv, nn.Conv2d, "conv", caller)
     if tuple(conv.kernel_size) != (1, 1):
         raise ValueError(f"{caller}: conv.kernel_size must be (1, 1) for a pointwise Linear, got {conv.kernel_size}")
     if not _has_no_padding(conv):
@@ -271,7 +319,7 @@ def conv1x1_to_linear(conv: nn.Conv2d) -> nn.Linear:
 
 def linear_to_conv1x1(linear: nn.Linear) -> nn.Conv2d:
     """``Linear(C, O)`` -> ``Conv2d(C, O, 1)`` that applies it at every pixel; inverse of :func:`conv1x1_to_linear`."""
-    _check_type(linear, nn.Linear, "linear", "linear_to_conv1x1")
+    _check_module(linear, nn.Linear, "linear", "linear_to_conv1x1")
     out_features, in_features = linear.weight.shape
     weight = _parameter(_copy(linear.weight).view(out_features, in_features, 1, 1), linear.weight)
     bias = None if linear.bias is None else _parameter(_copy(linear.bias), linear.bias)
@@ -286,7 +334,7 @@ def full_kernel_conv_to_linear(conv: nn.Conv2d) -> nn.Linear:
     With groups the weight is block-diagonal in the flattened ``(c, h, w)`` order.
     """
     caller = "full_kernel_conv_to_linear"
-    _check_type(conv, nn.Conv2d, "conv", caller)
+    _check_module(conv, nn.Conv2d, "conv", caller)
     if not _has_no_padding(conv):
         raise ValueError(
             f"{caller}: conv.padding must be 0 or 'valid' when the kernel covers the whole input, got {conv.padding!r}"
@@ -307,7 +355,7 @@ def linear_to_full_kernel_conv(linear: nn.Linear, input_shape: tuple[int, int, i
     ``linear(x.flatten(1))``.
     """
     caller = "linear_to_full_kernel_conv"
-    _check_type(linear, nn.Linear, "linear", caller)
+    _check_module(linear, nn.Linear, "linear", caller)
     shape = _positive_ints(input_shape, 3, "input_shape", "a triple of positive ints (C, H, W)", caller)
     in_features = linear.weight.shape[1]
     if math.prod(shape) != in_features:
@@ -321,15 +369,18 @@ def linear_to_full_kernel_conv(linear: nn.Linear, input_shape: tuple[int, int, i
     return _conv(weight, bias)
 
 
-def conv_to_dense_linear(conv: nn.Conv2d, input_size: tuple[int, int]) -> nn.Linear:
+def conv_to_dense_linear(conv: nn.Conv2d, input_size: tuple[int, int], *, max_numel: int | None = None) -> nn.Linear:
     """Any conv -> ``Linear(C*H*W, O*Ho*Wo)`` on ``x.flatten(1)`` for input of spatial size ``input_size``.
 
     ``linear(x.flatten(1)).view(N, O, Ho, Wo)`` equals ``conv(x)``; the weight is
     :func:`dense_conv_weight`, the bias each output channel's bias repeated over its ``Ho*Wo``
-    positions.
+    positions. ValueError (naming its size) when the weight would have more than ``max_numel``
+    entries (default :data:`DENSE_MAX_NUMEL`).
     """
-    geometry = _geometry(conv, input_size, "conv_to_dense_linear")
-    weight = _parameter(dense_conv_weight(conv.weight.detach(), geometry), conv.weight)
+    caller = "conv_to_dense_linear"
+    geometry = _geometry(conv, input_size, caller)
+    _check_dense_budget(geometry, conv.weight.dtype, max_numel, caller)
+    weight = _parameter(dense_conv_weight(conv.weight.detach(), geometry, max_numel=max_numel), conv.weight)
     bias = None
     if conv.bias is not None:
         positions = math.prod(geometry.output_size())
@@ -343,18 +394,25 @@ def fused_linear_parameters(
     head_weight: torch.Tensor,
     head_bias: torch.Tensor | None,
     geometry: ConvGeometry,
+    *,
+    max_numel: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Weight and bias of the one Linear equal to ``F.linear(conv(x).flatten(1), head_weight, head_bias)``.
 
     ``head_weight @ D`` and ``head_weight @ bias_repeated + head_bias`` (``D`` from
     :func:`dense_conv_weight`; either bias may be None), formed in float64 (on the CPU for MPS,
     which has no float64) and rounded once to ``head_weight``'s dtype, on its device. Stays
-    differentiable with respect to all four tensors.
+    differentiable with respect to all four tensors. ValueError when a tensor is complex or ``D``
+    would have more than ``max_numel`` entries (default :data:`DENSE_MAX_NUMEL`).
     """
+    caller = "fused_linear_parameters"
+    for name, tensor in (("weight", weight), ("bias", bias), ("head_weight", head_weight), ("head_bias", head_bias)):
+        _check_real(tensor, name, caller)
+    _check_dense_budget(geometry, torch.float64, max_numel, caller)
     device, dtype = head_weight.device, head_weight.dtype
     exact = {"device": torch.device("cpu") if device.type == "mps" else device, "dtype": torch.float64}
     outer = head_weight.to(**exact)
-    fused_weight = outer @ dense_conv_weight(weight.to(**exact), geometry)
+    fused_weight = outer @ dense_conv_weight(weight.to(**exact), geometry, max_numel=max_numel)
     fused_bias = None
     if bias is not None:
         fused_bias = outer @ bias.to(**exact).repeat_interleave(math.prod(geometry.output_size()))
@@ -366,23 +424,28 @@ def fused_linear_parameters(
     )
 
 
-def fuse_linear_after_conv(conv: nn.Conv2d, linear: nn.Linear, input_size: tuple[int, int]) -> nn.Linear:
+def fuse_linear_after_conv(
+    conv: nn.Conv2d, linear: nn.Linear, input_size: tuple[int, int], *, max_numel: int | None = None
+) -> nn.Linear:
     """``linear(conv(x).flatten(1))`` with nothing in between -> one Linear on ``x.flatten(1)``.
 
     Weight ``linear.weight @ D`` and bias ``linear.weight @ conv_bias_repeated + linear.bias``
     (``D`` from :func:`dense_conv_weight`), either bias may be missing. The products are taken in
     float64 (on the CPU for MPS, which has no float64) and rounded once to the modules' dtype.
     The fused weight requires grad if either source weight does; the bias likewise over its sources.
+    ValueError (naming its size) when the conv's dense matrix would have more than ``max_numel``
+    entries (default :data:`DENSE_MAX_NUMEL`); complex modules are refused (see the module docstring).
     """
     caller = "fuse_linear_after_conv"
-    _check_type(conv, nn.Conv2d, "conv", caller)
-    _check_type(linear, nn.Linear, "linear", caller)
+    _check_module(conv, nn.Conv2d, "conv", caller)
+    _check_module(linear, nn.Linear, "linear", caller)
     geometry = _geometry(conv, input_size, caller)
     if linear.weight.shape[1] != geometry.out_features:
         raise ValueError(
             f"{caller}: linear.in_features must equal conv output features O*Ho*Wo = {geometry.out_features}, "
             f"got {linear.weight.shape[1]}"
         )
+    _check_dense_budget(geometry, torch.float64, max_numel, caller)
     dtype, device = linear.weight.dtype, linear.weight.device
     if conv.weight.dtype != dtype:
         raise ValueError(f"{caller}: linear.weight.dtype must equal conv.weight.dtype {conv.weight.dtype}, got {dtype}")
@@ -397,6 +460,7 @@ def fuse_linear_after_conv(conv: nn.Conv2d, linear: nn.Linear, input_size: tuple
         linear.weight.detach(),
         None if linear.bias is None else linear.bias.detach(),
         geometry,
+        max_numel=max_numel,
     )
     weight = _parameter(fused_weight, (linear.weight, conv.weight))
     bias = None
