@@ -72,7 +72,7 @@ def test_reports_of_two_torches_are_refused(shard):
     torch_version = shard["environment"]["torch"]
     assert str(info.value) == (
         f"b.json: field 'environment.torch' is 9.9.9, but a.json ran torch {torch_version}: merge only jobs "
-        "of one torch (compare torches with `python -m linconv gate`)"
+        "of one torch build (compare torches with `python -m linconv gate`)"
     )
     with pytest.raises(ValueError, match="reports must name at least one report to merge, got none"):
         merge_reports([])
