@@ -6,7 +6,9 @@ report.png into the report directory and closes the terminal output with a short
 pytest-xdist each worker sends its tallies, samples and costs to the controller
 (``workeroutput``), which merges them into one report. The outcome of every regression case replayed
 (properties/test_regressions.py) goes into the report's ``regressions`` section; the controller
-sees the test reports of all workers, so it collects them itself.
+sees the test reports of all workers, so it collects them itself. The report carries the
+completeness stamp of :mod:`linconv.plugins.completeness`, which also has :func:`write_stub` write
+an empty report stamped interrupted as soon as a verification run has collected its tests.
 """
 
 from __future__ import annotations
