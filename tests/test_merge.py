@@ -127,7 +127,9 @@ def test_merging_keeps_precision_modes_apart(shard):
     strict, shipped = copy.deepcopy(shard), copy.deepcopy(shard)
     for report, mode in ((strict, "strict"), (shipped, "as-shipped")):
         report["relations"]["pointwise"]["by_device_dtype"] = [{**row, "device": "cuda", "mode": mode}]
-    merged = merge_reports([("a", strict), ("b", shipped), ("c", copy.deepcopy(strict))])
+    again = copy.deepcopy(strict)  # another job of the strict mode (a copy of one run would be refused)
+    again["environment"]["linconv_env"] = {"LINCONV_SHARD": "3"}
+    merged = merge_reports([("a", strict), ("b", shipped), ("c", again)])
     rows = merged["relations"]["pointwise"]["by_device_dtype"]
     assert [(r["mode"], r["examples"]) for r in rows] == [
         ("as-shipped", row["examples"]),

@@ -287,7 +287,8 @@ SCHEMA = {
     ),
     'xfail_torch ">=3,<2"': (
         lambda d: d.update(expect="xfail", xfail_torch=">=3,<2"),
-        "xfail_torch: must contain at least one torch version, but '>=3,<2' contains none (expect is 'xfail')",
+        "xfail_torch: must contain at least one torch version, but '>=3,<2' contains none "
+        "(expect is 'xfail' without a known_bug)",
     ),
     '"dtype": ["float32"]': (
         _set("case.dtype", ["float32"]),
