@@ -10,7 +10,8 @@ NCHW and channels_last) as a conv vs patches + one Linear, and conv + Linear vs 
 224x224 stems: 1 and 8, backward at 8).
 
 Each runs on every device of ``--devices`` (env ``LINCONV_DEVICES``, default all: cpu, plus cuda
-and mps, each skipped with its reason where absent), in the flags torch ships (no precision mode:
+and mps, each skipped with its reason where absent; a device named in the list must be present
+unless ``--skip-absent-devices``), in the flags torch ships (no precision mode:
 the benchmarks time what users run). A CPU benchmark keeps the id it had before devices were a
 parameter (``shape|batch|variant|phase``), so saved CPU results stay comparable; others end in
 ``|device``.
@@ -51,7 +52,8 @@ _CASES = [
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every case on every device of --devices; an absent device's benchmarks skip with the reason."""
+    """Every case on every device of --devices; an absent device's benchmarks (of ``all``, or with
+    --skip-absent-devices) skip with the reason."""
     if "bench_device" not in metafunc.fixturenames:
         return
     params = []

@@ -5,7 +5,11 @@ returns a new module that computes the same linear map as its source, on the sou
 device, with freshly allocated parameters (never views of the source's) that keep each source
 parameter's ``requires_grad``. Requests that cannot be honoured raise ``ValueError`` (or
 ``TypeError`` for a wrong kind of argument) with a message that starts with the function's name,
-names the argument, and says what was expected and what was got.
+names the argument, and says what was expected and what was got. Two requests are refused on purpose: complex (and
+integer) parameters, whose imaginary part a float64 product would drop, and a dense matrix over
+:data:`DENSE_MAX_NUMEL` entries unless ``max_numel`` allows it
+(``conv_to_dense_linear(nn.Conv2d(16, 16, 3, padding=1), (64, 64))`` asks for 4.3 G entries,
+17 GB in float32: a ValueError naming that, not the allocator's crash).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from torch import nn
 from linconv.core.geometry import ConvGeometry
 
 __all__ = [
+    "DENSE_MAX_NUMEL",
     "block_diagonal",
     "conv1x1_to_linear",
     "conv_geometry",
@@ -48,6 +53,12 @@ _OUT_PRODUCT = {1: "O*Lo", 2: "O*Ho*Wo", 3: "O*Do*Ho*Wo"}
 _SHAPE_WHAT = "2 to 4 positive ints: (C, L), (C, H, W) or (C, D, H, W)"
 
 
+# Most entries of a dense matrix the converters build unless ``max_numel=`` says otherwise: 2**28
+# entries are 1 GiB in float32 and 2 GiB in float64 (the dtype fusion forms its product in), which
+# a workstation holds; 4x the largest dense matrix a property may build (LARGEST_MAX_NUMEL).
+DENSE_MAX_NUMEL = 2**28
+
+
 # --- argument checks ------------------------------------------------------------------------
 
 
@@ -57,6 +68,39 @@ def _check_type(value: object, kind: type, name: str, caller: str) -> None:
         raise TypeError(f"{caller}: {name} must be a {module}.{kind.__name__}, got {type(value).__name__}")
 
 
+def _check_real(tensor: torch.Tensor | None, name: str, caller: str) -> None:
+    """Real floating point only: fusion forms products in float64, which would drop an imaginary
+    part (a complex Conv2d + Linear fused to a Linear off by 100%), and an integer Linear cannot run."""
+    if tensor is not None and not tensor.dtype.is_floating_point:
+        raise ValueError(
+            f"{caller}: {name}.dtype must be a real floating-point dtype (float16, bfloat16, float32, float64), "
+            f"got {tensor.dtype}"
+        )
+
+
+def _check_module(module: object, kind: type, name: str, caller: str) -> None:
+    _check_type(module, kind, name, caller)
+    _check_real(module.weight, f"{name}.weight", caller)  # type: ignore[attr-defined]
+    _check_real(module.bias, f"{name}.bias", caller)  # type: ignore[attr-defined]
+
+
+def _check_dense_budget(geometry: ConvGeometry, dtype: torch.dtype, max_numel: int | None, caller: str) -> None:
+    """Refuse, with its size, a dense matrix over the budget before anything is allocated."""
+    budget = DENSE_MAX_NUMEL if max_numel is None else max_numel
+    if not _is_positive_int(budget):
+        raise ValueError(f"{caller}: max_numel must be a positive int or None, got {max_numel!r}")
+    numel = geometry.dense_numel()
+    if numel > budget:
+        size = numel * dtype.itemsize
+        raise ValueError(
+            f"{caller}: the dense matrix would have {geometry.out_features:,} x {geometry.in_features:,} = "
+            f"{numel:,} entries ({size / 1e9:.1f} GB in {str(dtype).removeprefix('torch.')}), over max_numel = "
+            f"{budget:,}"
+            + (" (DENSE_MAX_NUMEL)" if max_numel is None else "")
+            + "; pass a larger max_numel to build it"
+        )
+
+
 def _check_conv(conv: object, caller: str, *, transposed: bool = False) -> int:
     """The rank of ``conv``, a Conv1d/2d/3d (or, with ``transposed``, also a ConvTranspose1d/2d/3d)."""
     kinds = (*_CONVS.values(), *(_TRANSPOSED.values() if transposed else ()))
@@ -64,6 +108,8 @@ def _check_conv(conv: object, caller: str, *, transposed: bool = False) -> int:
         raise TypeError(
             f"{caller}: conv must be a {_ANY_KINDS if transposed else _CONV_KINDS}, got {type(conv).__name__}"
         )
+    _check_real(conv.weight, "conv.weight", caller)  # type: ignore[union-attr]
+    _check_real(conv.bias, "conv.bias", caller)  # type: ignore[union-attr]
     return len(conv.kernel_size)  # type: ignore[union-attr]
 
 
@@ -213,7 +259,7 @@ def _axis_taps(
     return sources, reads, distinct
 
 
-def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry) -> torch.Tensor:
+def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry, *, max_numel: int | None = None) -> torch.Tensor:
     """The dense matrix ``D`` of the conv (bias excluded) described by ``geometry`` with ``weight``.
 
     ``D`` has shape ``[geometry.out_features, geometry.in_features]`` and
@@ -229,10 +275,15 @@ def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry) -> torch.Ten
 
     For a transposed conv (``geometry.transposed``) ``D`` is the transpose of its adjoint conv's
     matrix (:meth:`ConvGeometry.adjoint`): a transposed conv is the input gradient of that conv.
+
+    ValueError (naming its size) when ``D`` would have more than ``max_numel`` entries
+    (default :data:`DENSE_MAX_NUMEL`).
     """
     caller = "dense_conv_weight"
     _check_type(weight, torch.Tensor, "weight", caller)
     _check_type(geometry, ConvGeometry, "geometry", caller)
+    _check_real(weight, "weight", caller)
+    _check_dense_budget(geometry, weight.dtype, max_numel, caller)
     if tuple(weight.shape) != geometry.weight_shape:
         raise ValueError(
             f"{caller}: weight.shape must equal geometry.weight_shape {geometry.weight_shape}, "
@@ -348,7 +399,7 @@ def linear_to_conv1x1(linear: nn.Linear, rank: int = 2) -> nn.Module:
     """``Linear(C, O)`` -> ``ConvNd(C, O, 1)`` (N = ``rank``: 1, 2 or 3; default a Conv2d) that
     applies it at every position; inverse of :func:`conv1x1_to_linear`."""
     caller = "linear_to_conv1x1"
-    _check_type(linear, nn.Linear, "linear", caller)
+    _check_module(linear, nn.Linear, "linear", caller)
     if rank not in _CONVS or isinstance(rank, bool):
         raise ValueError(f"{caller}: rank must be 1, 2 or 3 (Conv1d, Conv2d or Conv3d), got {rank!r}")
     out_features, in_features = linear.weight.shape
@@ -381,7 +432,7 @@ def full_kernel_conv_to_linear(conv: nn.Module) -> nn.Linear:
 
 
 def _linear_to_conv(linear: nn.Linear, input_shape: object, caller: str, *, patch: bool) -> nn.Module:
-    _check_type(linear, nn.Linear, "linear", caller)
+    _check_module(linear, nn.Linear, "linear", caller)
     name = "patch_shape" if patch else "input_shape"
     shape = _shape(input_shape, name, caller)
     in_features = linear.weight.shape[1]
@@ -407,15 +458,21 @@ def linear_to_full_kernel_conv(linear: nn.Linear, input_shape: tuple[int, ...]) 
     return _linear_to_conv(linear, input_shape, "linear_to_full_kernel_conv", patch=False)
 
 
-def conv_to_dense_linear(conv: nn.Module, input_size: int | tuple[int, ...]) -> nn.Linear:
+def conv_to_dense_linear(
+    conv: nn.Module, input_size: int | tuple[int, ...], *, max_numel: int | None = None
+) -> nn.Linear:
     """Any conv or transposed conv (Conv1d/2d/3d, ConvTranspose1d/2d/3d) -> ``Linear(C*prod(input_size),
     O*prod(output size))`` on ``x.flatten(1)`` for input of spatial size ``input_size``.
 
     ``linear(x.flatten(1)).view(N, O, *output_size)`` equals ``conv(x)``; the weight is
     :func:`dense_conv_weight`, the bias each output channel's bias repeated over its output positions.
+    ValueError (naming its size) when the weight would have more than ``max_numel`` entries
+    (default :data:`DENSE_MAX_NUMEL`).
     """
-    geometry = _geometry(conv, input_size, "conv_to_dense_linear", transposed=True)
-    weight = _parameter(dense_conv_weight(conv.weight.detach(), geometry), conv.weight)
+    caller = "conv_to_dense_linear"
+    geometry = _geometry(conv, input_size, caller, transposed=True)
+    _check_dense_budget(geometry, conv.weight.dtype, max_numel, caller)
+    weight = _parameter(dense_conv_weight(conv.weight.detach(), geometry, max_numel=max_numel), conv.weight)
     bias = None
     if conv.bias is not None:
         positions = math.prod(geometry.output_size())
@@ -485,18 +542,25 @@ def fused_linear_parameters(
     head_weight: torch.Tensor,
     head_bias: torch.Tensor | None,
     geometry: ConvGeometry,
+    *,
+    max_numel: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Weight and bias of the one Linear equal to ``F.linear(conv(x).flatten(1), head_weight, head_bias)``.
 
     ``head_weight @ D`` and ``head_weight @ bias_repeated + head_bias`` (``D`` from
     :func:`dense_conv_weight`; either bias may be None), formed in float64 (on the CPU for MPS,
     which has no float64) and rounded once to ``head_weight``'s dtype, on its device. Stays
-    differentiable with respect to all four tensors.
+    differentiable with respect to all four tensors. ValueError when a tensor is complex or ``D``
+    would have more than ``max_numel`` entries (default :data:`DENSE_MAX_NUMEL`).
     """
+    caller = "fused_linear_parameters"
+    for name, tensor in (("weight", weight), ("bias", bias), ("head_weight", head_weight), ("head_bias", head_bias)):
+        _check_real(tensor, name, caller)
+    _check_dense_budget(geometry, torch.float64, max_numel, caller)
     device, dtype = head_weight.device, head_weight.dtype
     exact = {"device": torch.device("cpu") if device.type == "mps" else device, "dtype": torch.float64}
     outer = head_weight.to(**exact)
-    fused_weight = outer @ dense_conv_weight(weight.to(**exact), geometry)
+    fused_weight = outer @ dense_conv_weight(weight.to(**exact), geometry, max_numel=max_numel)
     fused_bias = None
     if bias is not None:
         fused_bias = outer @ bias.to(**exact).repeat_interleave(math.prod(geometry.output_size()))
@@ -508,17 +572,21 @@ def fused_linear_parameters(
     )
 
 
-def fuse_linear_after_conv(conv: nn.Module, linear: nn.Linear, input_size: int | tuple[int, ...]) -> nn.Linear:
+def fuse_linear_after_conv(
+    conv: nn.Module, linear: nn.Linear, input_size: int | tuple[int, ...], *, max_numel: int | None = None
+) -> nn.Linear:
     """``linear(conv(x).flatten(1))`` with nothing in between (a Conv1d/2d/3d) -> one Linear on ``x.flatten(1)``.
 
     Weight ``linear.weight @ D`` and bias ``linear.weight @ conv_bias_repeated + linear.bias``
     (``D`` from :func:`dense_conv_weight`), either bias may be missing. The products are taken in
     float64 (on the CPU for MPS, which has no float64) and rounded once to the modules' dtype.
     The fused weight requires grad if either source weight does; the bias likewise over its sources.
+    ValueError (naming its size) when the conv's dense matrix would have more than ``max_numel``
+    entries (default :data:`DENSE_MAX_NUMEL`); complex modules are refused (see the module docstring).
     """
     caller = "fuse_linear_after_conv"
     _check_conv(conv, caller)
-    _check_type(linear, nn.Linear, "linear", caller)
+    _check_module(linear, nn.Linear, "linear", caller)
     geometry = _geometry(conv, input_size, caller)
     if linear.weight.shape[1] != geometry.out_features:
         raise ValueError(
@@ -526,6 +594,7 @@ def fuse_linear_after_conv(conv: nn.Module, linear: nn.Linear, input_size: int |
             f"{geometry.out_features}, "
             f"got {linear.weight.shape[1]}"
         )
+    _check_dense_budget(geometry, torch.float64, max_numel, caller)
     dtype, device = linear.weight.dtype, linear.weight.device
     if conv.weight.dtype != dtype:
         raise ValueError(f"{caller}: linear.weight.dtype must equal conv.weight.dtype {conv.weight.dtype}, got {dtype}")
@@ -540,6 +609,7 @@ def fuse_linear_after_conv(conv: nn.Module, linear: nn.Linear, input_size: int |
         linear.weight.detach(),
         None if linear.bias is None else linear.bias.detach(),
         geometry,
+        max_numel=max_numel,
     )
     weight = _parameter(fused_weight, (linear.weight, conv.weight))
     bias = None

@@ -154,7 +154,7 @@ def valid(**changes) -> dict:
 
 
 MALFORMED = [
-    ("not JSON", None, "not valid JSON: Expecting ',' delimiter at line 1 column 9"),
+    ("not JSON", None, "is not valid JSON (line 1, column 9: Expecting ',' delimiter)"),
     ("not an object", [1, 2], "must be a JSON object, got list"),
     ("missing field", {k: v for k, v in valid().items() if k != "relation"}, "relation: missing"),
     (
@@ -252,8 +252,8 @@ def test_one_malformed_file_does_not_hide_the_others(tmp_path):
     regressions, errors = corpus.load_corpus(tmp_path)
     assert sorted(r.relation for r in regressions) == ["general_conv", "pointwise"]
     assert [str(e) for e in errors] == [
-        f"{tmp_path / 'broken.json'}: not valid JSON: Expecting property name "
-        "enclosed in double quotes at line 1 column 2"
+        f"{tmp_path / 'broken.json'}: is not valid JSON (line 1, column 2: Expecting property name "
+        "enclosed in double quotes)"
     ]
     assert corpus.load_corpus(tmp_path / "missing") == ([], [])
 

@@ -101,6 +101,7 @@ def _report(**changes) -> dict:
             "fingerprint": FINGERPRINT,
         },
         "run": {"wall_s": 10.0},
+        "completeness": {"status": "complete", "exit_status": 0, "collected": 6, "ran": 6},
         "relations": {
             "pointwise": {
                 "statement": "Conv2d(C, O, 1) equals Linear(C, O) over the channel axis",

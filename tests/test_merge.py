@@ -72,7 +72,7 @@ def test_reports_of_two_torches_are_refused(shard):
     torch_version = shard["environment"]["torch"]
     assert str(info.value) == (
         f"b.json: field 'environment.torch' is 9.9.9, but a.json ran torch {torch_version}: merge only jobs "
-        "of one torch (compare torches with `python -m linconv gate`)"
+        "of one torch build (compare torches with `python -m linconv gate`)"
     )
     with pytest.raises(ValueError, match="reports must name at least one report to merge, got none"):
         merge_reports([])
@@ -127,7 +127,9 @@ def test_merging_keeps_precision_modes_apart(shard):
     strict, shipped = copy.deepcopy(shard), copy.deepcopy(shard)
     for report, mode in ((strict, "strict"), (shipped, "as-shipped")):
         report["relations"]["pointwise"]["by_device_dtype"] = [{**row, "device": "cuda", "mode": mode}]
-    merged = merge_reports([("a", strict), ("b", shipped), ("c", copy.deepcopy(strict))])
+    again = copy.deepcopy(strict)  # another job of the strict mode (a copy of one run would be refused)
+    again["environment"]["linconv_env"] = {"LINCONV_SHARD": "3"}
+    merged = merge_reports([("a", strict), ("b", shipped), ("c", again)])
     rows = merged["relations"]["pointwise"]["by_device_dtype"]
     assert [(r["mode"], r["examples"]) for r in rows] == [
         ("as-shipped", row["examples"]),

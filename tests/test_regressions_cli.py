@@ -91,7 +91,7 @@ def test_list_prints_a_table_and_names_malformed_files(capsys, pending, corpus_d
     assert lines[2] == f"1 case(s) in {corpus_dir}"
     (corpus_dir / "bad.json").write_text("nope")
     status, _, err = run(capsys, "list", "--dir", corpus_dir)
-    assert status == 1 and err.startswith(f"error: {corpus_dir / 'bad.json'}: not valid JSON")
+    assert status == 1 and err.startswith(f"error: {corpus_dir / 'bad.json'}: is not valid JSON")
 
 
 def test_show_prints_the_file_and_a_reproduction(capsys, pending, corpus_dir):

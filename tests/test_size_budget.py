@@ -4,8 +4,6 @@ composition strategy once drew a 326 M-entry matrix)."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from hypothesis import given, settings
 
@@ -21,23 +19,6 @@ from strategies.cases import (
     pointwise_cases,
     unpatchify_cases,
 )
-
-
-def _tensor_sizes(case: Case, *, dense: bool) -> dict[str, int]:
-    g = case.geometry
-    sizes = {
-        "input": g.batch * g.in_features,
-        "output": g.batch * g.out_features,
-        "weight": g.out_channels * g.in_per_group * g.taps,
-    }
-    if not g.transposed:  # no formulation of a transposed conv unfolds
-        sizes["columns (unfold)"] = g.batch * g.in_channels * g.taps * math.prod(g.output_size())
-    if dense:
-        sizes["dense matrix"] = g.out_features * g.in_features
-    if case.head_features:
-        sizes["head weight"] = case.head_features * g.out_features
-    return sizes
-
 
 STRATEGIES = {
     "pointwise": (pointwise_cases(), False),
@@ -63,7 +44,7 @@ def test_every_tensor_of_every_case_fits_the_budget(name: str) -> None:
     @settings(max_examples=300, deadline=None, database=None)
     @given(case=strategy)
     def check(case: Case) -> None:
-        over = {k: v for k, v in _tensor_sizes(case, dense=dense).items() if v > budget}
+        over = {k: v for k, v in case.tensor_sizes(dense=dense).items() if v > budget}
         assert not over, f"{case.to_json()}: over the {budget}-element budget: {over}"
 
     check()

@@ -207,14 +207,16 @@ def test_timing_runs_with_its_own_thread_count_and_restores_the_runs(monkeypatch
 
 def test_benchmarks_run_per_device_and_skip_an_absent_one_with_its_reason():
     """bench_formulations.py on --devices cpu,cuda: the CPU ids are unchanged (saved results stay
-    comparable), CUDA's end in |cuda and, without CUDA, skip saying why."""
+    comparable), CUDA's end in |cuda and, without CUDA, skip saying why (--skip-absent-devices: a
+    device named in --devices must otherwise be present)."""
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     bench = root / "benchmarks" / "bench_formulations.py"
-    options = ["--benchmark-disable", "-p", "no:cacheprovider", "-q", "-rs", "--devices", "cpu,cuda"]
+    options = ["--benchmark-disable", "-p", "no:cacheprovider", "-q", "-rs"]
+    options += ["--devices", "cpu,cuda", "--skip-absent-devices"]
     listed = subprocess.run(
         [sys.executable, "-m", "pytest", str(bench), *options, "--collect-only"],
         cwd=root, capture_output=True, text=True, timeout=300, check=False,

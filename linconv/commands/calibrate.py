@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from linconv.calibration import Sample, calibrated_relations, collect, current_constant, render_markdown, summarize
-from linconv.core.fileio import write_text_atomic
+from linconv.core.fileio import output_problem, write_text_atomic
 from linconv.lanes.execution import get_lane, lane_names
 
 
@@ -79,6 +79,23 @@ def run(args: argparse.Namespace) -> int:
     if args.examples < 1:
         print(f"calibrate: --examples must be >= 1, got {args.examples}", file=sys.stderr)
         return 2
+    # Outputs and the device are checked before the run: they failed after minutes of examples.
+    for option, path, append in (("--json", args.json, False), ("--samples", args.samples, True)):
+        problem = output_problem(path, append=append) if path is not None else ""
+        if problem:
+            print(f"calibrate: {option} {path} {problem}", file=sys.stderr)
+            return 2
+    if not args.from_samples:
+        from linconv.lanes.devices import device_unavailable_reason
+
+        try:
+            reason = device_unavailable_reason(args.device)
+        except ValueError as exc:
+            print(f"calibrate: --device: {exc}", file=sys.stderr)
+            return 2
+        if reason:
+            print(f"calibrate: --device {args.device}: {reason}", file=sys.stderr)
+            return 2
     samples, timings = [], {}
     if args.from_samples:
         for path in args.from_samples:

@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from linconv.core.fileio import write_text_atomic
+from linconv.core.fileio import output_problem, write_text_atomic
 from linconv.gate import (
+    ALLOW_INCOMPLETE_FLAG,
     BENCHMARKS_JSON,
     DEFAULT_BENCH_MARGIN,
     DEFAULT_BENCH_NOISE,
@@ -26,14 +27,15 @@ from linconv.gate import (
 from linconv.runreport import REPORT_JSON, ReportError
 
 
-def _positive(kind: type) -> object:
+def _positive(kind: type, *, least: float = 0) -> object:
     def parse(text: str) -> float | int:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a {kind.__name__}, got {text!r}") from None
-        if not 0 <= value < math.inf:  # nan and inf would switch a rule off
-            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+        if not least <= value < math.inf:  # nan compares false with everything, inf hides everything: a rule off
+            what = "an int" if kind is int else "a finite number"
+            raise argparse.ArgumentTypeError(f"must be {what} >= {least:g}, got {text!r}")
         return value
 
     return parse
@@ -54,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "are compared only when every run comes from the same machine. Drift of the worst error/bound is reported, "
         "and fails the gate with --fail-on-drift. The verdict is Markdown with one table: to stdout, to --out, and "
         "appended to $GITHUB_STEP_SUMMARY when set. Exit status 2: a file that cannot be used (the message names "
-        "the file and the field). See docs/gating.md.",
+        f"the file and the field), a report of an interrupted or empty run (unless {ALLOW_INCOMPLETE_FLAG}), or an "
+        "--out / $GITHUB_STEP_SUMMARY that cannot be written (checked before the comparison; should a write still "
+        "fail, the verdict already printed stands and the exit status is 2). See docs/gating.md.",
     )
     where = f"its {REPORT_JSON}, or a directory holding one (and {BENCHMARKS_JSON}, junit.xml)"
     parser.add_argument("baseline", type=Path, help=f"the baseline run: {where}")
@@ -81,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--min-count",
-        type=_positive(int),
+        type=_positive(int, least=2),  # a quartile of fewer is an extreme value (Thresholds)
         default=DEFAULT_MIN_COUNT,
         help=f"timings a cell needs on both sides to take part (default {DEFAULT_MIN_COUNT})",
     )
@@ -123,7 +127,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="report slower benchmarks without failing the gate (default: they fail it)",
     )
     parser.add_argument("--out", type=Path, help="also write the verdict (Markdown) to this file")
+    parser.add_argument(
+        ALLOW_INCOMPLETE_FLAG,
+        action="store_true",
+        help="compare a report of an interrupted or empty run too (the verdict notes it); by default refused",
+    )
     parser.set_defaults(func=run)
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, Path, bool]]:
+    """Where the verdict goes besides stdout: (name, path, append)."""
+    outputs = [("--out", args.out, False)] if args.out else []
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    return outputs + ([("$GITHUB_STEP_SUMMARY", Path(summary), True)] if summary else [])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,23 +154,36 @@ def run(args: argparse.Namespace) -> int:
         bench_noise=args.bench_noise,
         fail_on_benchmarks=not args.no_fail_on_benchmarks,
     )
+    # The outputs are checked first: a verdict printed, then lost to an unwritable file, reads as
+    # PASS in a log whose job then fails for another reason.
+    for name, path, append in _outputs(args):
+        problem = output_problem(path, append=append)
+        if problem:
+            print(f"gate: {name} {path} {problem}", file=sys.stderr)
+            return 2
     explicit = args.benchmarks or (None, None)
+    incomplete = {"allow_incomplete": args.allow_incomplete}
     try:
-        baselines = [load_run(args.baseline, explicit[0])]
-        candidates = [load_run(args.candidate, explicit[1])]
+        baselines = [load_run(args.baseline, explicit[0], **incomplete)]
+        candidates = [load_run(args.candidate, explicit[1], **incomplete)]
         if args.abba:
-            baselines.append(load_run(args.abba[0]))
-            candidates.append(load_run(args.abba[1]))
+            baselines.append(load_run(args.abba[0], **incomplete))
+            candidates.append(load_run(args.abba[1], **incomplete))
     except ReportError as exc:
         print(f"gate: {exc}", file=sys.stderr)
         return 2
     gate = compare(baselines, candidates, thresholds)
     text = render_markdown(gate).rstrip("\n") + "\n"
     print(text, end="")
-    if args.out:
-        write_text_atomic(args.out, text)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(text)
+    for name, path, append in _outputs(args):
+        try:
+            if append:
+                with open(path, "a", encoding="utf-8") as handle:
+                    handle.write(text)
+            else:
+                write_text_atomic(path, text)
+        except OSError as exc:
+            print(f"gate: the verdict above could not be written to {name} {path}: {exc.strerror or exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     return 0 if gate.passed else 1

@@ -6,10 +6,10 @@ import argparse
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 from linconv import corpus
+from linconv.lanes.devices import SKIP_ABSENT_FLAG
 
 DESCRIPTION = """\
 Keep counterexamples as regression cases. A failing property writes its shrunk case to
@@ -96,7 +96,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--devices",
         default="all",
         help="comma-separated devices (cpu, cuda, cuda:N, mps) or 'all': cpu plus cuda and mps where present "
-        "(default: all)",
+        "(default: all). A device named here must be present (exit status 2 otherwise)",
+    )
+    check.add_argument(
+        SKIP_ABSENT_FLAG,
+        action="store_true",
+        help="skip a device named in --devices that is absent here instead of refusing (exit status 2 when no "
+        "device is left)",
     )
     check.set_defaults(func=_check)
 
@@ -131,14 +137,23 @@ def _existing_directory(args: argparse.Namespace) -> Path | None:
     return None
 
 
-def _add(args: argparse.Namespace) -> int:
-    directory = _directory(args)
+def _add_changes(args: argparse.Namespace) -> dict[str, object] | None:
+    """What --note, --link, --xfail-torch, --known-bug and --expect-pass change, or None after naming a bad one."""
+    changes: dict[str, object] = {}
+    for option, name, limit in (("--note", "note", corpus.MAX_NOTE_LENGTH), ("--link", "link", corpus.MAX_LINK_LENGTH)):
+        value = getattr(args, name)
+        if value is not None and len(value) > limit:
+            _error(f"{option} has {len(value):,} characters; at most {limit:,} are kept")
+            return None
+        if value is not None:
+            changes[name] = value
     if args.xfail_torch is not None:
         try:
             corpus.validate_torch_range(args.xfail_torch)
         except ValueError as exc:
             _error(f"--xfail-torch {exc}")
-            return 2
+            return None
+        changes.update(expect="xfail", xfail_torch=args.xfail_torch, known_bug=None)
     if args.known_bug is not None:
         from linconv.known_bugs import get_bug
 
@@ -146,32 +161,35 @@ def _add(args: argparse.Namespace) -> int:
             get_bug(args.known_bug)
         except ValueError as exc:
             _error(f"--known-bug: {exc}")
-            return 2
+            return None
+        changes.update(expect="xfail", xfail_torch=None, known_bug=args.known_bug)
+    if args.expect_pass:
+        changes.update(expect="pass", xfail_torch=None, known_bug=None)
+    return changes
+
+
+def _add(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    changes = _add_changes(args)
+    if changes is None:
+        return 2
+    if directory.exists() and not directory.is_dir():
+        _error(f"--dir {directory} is not a directory")
+        return 2
     status = 0
     for path in args.files:
         try:
             incoming = corpus.load_file(path, check_name=False)
-            target = directory / f"{incoming.id}.json"
-            current = corpus.load_file(target) if target.exists() else None
+            # read, merge and write under the directory's lock: concurrent adds keep every sighting
+            written, regression, merged = corpus.put(incoming, directory, changes=changes)
         except corpus.CorpusError as exc:
             _error(str(exc))
             status = 1
             continue
-        regression = incoming if current is None else current.merged(incoming)
-        changes: dict[str, object] = {}
-        if args.note is not None:
-            changes["note"] = args.note
-        if args.link is not None:
-            changes["link"] = args.link
-        if args.xfail_torch is not None:
-            changes.update(expect="xfail", xfail_torch=args.xfail_torch, known_bug=None)
-        if args.known_bug is not None:
-            changes.update(expect="xfail", xfail_torch=None, known_bug=args.known_bug)
-        if args.expect_pass:
-            changes.update(expect="pass", xfail_torch=None, known_bug=None)
-        regression = replace(regression, **changes)
-        written = corpus.write(regression, directory)
-        verb = "merged into" if current is not None else "added"
+        except OSError as exc:
+            _error(f"cannot write into the corpus directory {directory}: {exc.strerror or exc}")
+            return 2
+        verb = "merged into" if merged else "added"
         expect = regression.expect + (f" on torch {regression.xfail_torch}" if regression.xfail_torch else "")
         expect += f" where known bug {regression.known_bug} reproduces" if regression.known_bug else ""
         print(f"{verb} {written} ({regression.relation}; expect {expect})")
@@ -192,8 +210,12 @@ def _migrate(args: argparse.Namespace) -> int:
             continue
         if path.name == f"{regression.id}.json":
             continue
-        written, merged = corpus.add(regression, directory)
-        path.unlink()
+        try:
+            written, merged = corpus.add(regression, directory)
+            path.unlink()
+        except OSError as exc:
+            _error(f"cannot rewrite {path} in {directory}: {exc.strerror or exc}")
+            return 2
         moved += 1
         print(f"{path.name} -> {written.name}" + (" (merged)" if merged else ""))
     print(f"{moved} file(s) rewritten in schema version {corpus.SCHEMA_VERSION} in {directory}")
@@ -249,7 +271,7 @@ def _check(args: argparse.Namespace) -> int:
     if directory is None:
         return 2
     try:
-        devices = parse_devices(args.devices)
+        devices = parse_devices(args.devices, skip_absent=args.skip_absent_devices)
     except ValueError as exc:
         _error(f"--devices: {exc}")
         return 2
@@ -277,6 +299,9 @@ def _check(args: argparse.Namespace) -> int:
             print(f"SKIP   {device}: {reason}")
         else:
             present.append(device)
+    if not present:  # only with --skip-absent-devices: 'all' always has the cpu
+        _error(f"--devices {args.devices}: none of these devices is present here, nothing would be replayed")
+        return 2
     for regression in regressions:
         for device in present:
             for mode in modes_of(device):

@@ -49,10 +49,9 @@ _WIDE_LOG2_RANGE = (-7.0, 5.0)
 
 
 def torch_dtype(name: str) -> torch.dtype:
-    try:
+    if isinstance(name, str) and name in DTYPES:
         return DTYPES[name]
-    except KeyError:
-        raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {name!r}") from None
+    raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {name!r}")
 
 
 def channels_last(t: torch.Tensor) -> torch.Tensor:
@@ -66,8 +65,12 @@ def channels_last(t: torch.Tensor) -> torch.Tensor:
     return t.permute(order).contiguous().permute(inverse)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
@@ -129,9 +132,10 @@ class Case:
         _check_choice("values", self.values, VALUE_KINDS)
         _check_choice("memory_format", self.memory_format, MEMORY_FORMATS)
         _check_choice("input_view", self.input_view, INPUT_VIEWS)
-        if not isinstance(self.head_features, int) or self.head_features < 0:
+        # bool is an int in Python, but `"seed": true` in a file is a mistake, not the seed 1
+        if not _is_int(self.head_features) or self.head_features < 0:
             raise ValueError(f"head_features must be an int >= 0, got {self.head_features!r}")
-        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be an int in [0, 2**63), got {self.seed!r}")
 
     @property
@@ -181,6 +185,24 @@ class Case:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    def tensor_sizes(self, *, dense: bool = False) -> dict[str, int]:
+        """Elements of each tensor an example of this case builds: input, output, weight, the unfold
+        columns, the head's weight, and with ``dense`` the dense ``[out_features, in_features]``
+        matrix (built by the relations that fuse or materialise the conv)."""
+        g = self.geometry
+        sizes = {
+            "input": g.batch * g.in_features,
+            "output": g.batch * g.out_features,
+            "weight": g.out_channels * g.in_per_group * g.taps,
+        }
+        if not g.transposed:  # no formulation of a transposed conv unfolds
+            sizes["columns (unfold)"] = g.batch * g.in_channels * g.taps * math.prod(g.output_size())
+        if dense:
+            sizes["dense matrix"] = g.dense_numel()
+        if self.head_features:
+            sizes["head weight"] = self.head_features * g.out_features
+        return sizes
 
     def reproduction(self, relation: str, execution: str = "eager") -> str:
         """A Python snippet that rebuilds and re-checks this case (in execution lane ``execution``)."""

@@ -12,6 +12,7 @@ from linconv.core.cases import DTYPES
 
 __all__ = [
     "DEFAULT_MAX_NUMEL",
+    "LARGEST_MAX_NUMEL",
     "MIN_MAX_NUMEL",
     "max_numel",
     "parse_dtypes",
@@ -27,6 +28,12 @@ DEFAULT_MAX_NUMEL = 2**16
 # Below this the geometry strategies could not fit their smallest shapes (a 5x5 kernel dilated
 # by 2 on a 9x9 input has a 9x9 -> 1x1 dense matrix of 81 entries times padding/stride slack).
 MIN_MAX_NUMEL = 2**12
+# The largest budget a run may ask for, and the most elements any tensor of a stored regression
+# case may have (linconv.corpus): 2**26 float64 values are 512 MiB a tensor, and one example
+# builds about ten tensors of its largest size (input, output, gradients, float64 references), so
+# a run at this budget can need several GiB. Beyond it a typo (an extra zero or two) would ask
+# for more memory than a machine has, and the allocator's error would be the first message.
+LARGEST_MAX_NUMEL = 2**26
 
 _state: dict[str, object] = {}
 
@@ -44,8 +51,11 @@ def parse_max_numel(text: str) -> int:
         value = int(text)
     except ValueError:
         value = -1
-    if value < MIN_MAX_NUMEL:
-        raise ValueError(f"max numel (LINCONV_MAX_NUMEL / --max-numel) must be an int >= {MIN_MAX_NUMEL}, got {text!r}")
+    if not MIN_MAX_NUMEL <= value <= LARGEST_MAX_NUMEL:
+        raise ValueError(
+            f"max numel (LINCONV_MAX_NUMEL / --max-numel) must be an int in [{MIN_MAX_NUMEL}, {LARGEST_MAX_NUMEL}], "
+            f"got {text!r}"
+        )
     return value
 
 

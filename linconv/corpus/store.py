@@ -10,9 +10,11 @@ documented in docs/regressions.md; :data:`SCHEMA_VERSION` changes when it does. 
 older version are still read (:mod:`linconv.corpus.legacy`), and
 ``python -m linconv regressions migrate`` rewrites them.
 
-Reading validates every field and raises :class:`CorpusError` naming the file and the field;
-:func:`load_corpus` collects those errors instead of stopping, so one bad file does not hide the
-other cases.
+Reading validates every field and raises :class:`CorpusError` naming the file and the field
+(a hostile file too: too large, too deep, not UTF-8, huge integers, NaN); :func:`load_corpus`
+collects those errors instead of stopping, so one bad file does not hide the other cases. Every
+read-modify-write of a corpus directory holds its lock (:func:`linconv.core.fileio.locked`), so
+concurrent adds of one case (the CLI, or xdist workers capturing it) keep every sighting.
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from linconv.core.cases import Case
-from linconv.core.fileio import write_text_atomic
+from linconv.core.config import LARGEST_MAX_NUMEL
+from linconv.core.fileio import JSONFileError, locked, read_json, write_text_atomic
 from linconv.core.geometry import ConvGeometry
 from linconv.corpus import legacy
 
 __all__ = [
     "EXPECTATIONS",
+    "MAX_FILE_BYTES",
+    "MAX_LINK_LENGTH",
+    "MAX_NOTE_LENGTH",
     "SCHEMA_VERSION",
     "CorpusError",
     "Regression",
@@ -48,6 +54,7 @@ __all__ = [
     "known_relations",
     "load_corpus",
     "load_file",
+    "put",
     "torch_in_range",
     "validate_torch_range",
     "write",
@@ -63,6 +70,12 @@ _REQUIRED = ("schema_version", "id", "relation", "expect", "case")
 _GEOMETRY_FIELDS = tuple(ConvGeometry.__dataclass_fields__)
 _GEOMETRY_REQUIRED = ("batch", "in_channels", "out_channels", "size")
 _ID_PATTERN = re.compile(rf"[0-9a-f]{{{ID_LENGTH}}}")
+# A note says why a case matters in a paragraph (the longest seeded note has 371 characters); a
+# link is one URL (browsers stop near 2,000 characters). A file holds one case and its sightings
+# (about 1 KB each): 16 MiB is thousands of sightings, and bounds what one read may allocate.
+MAX_NOTE_LENGTH = 10_000
+MAX_LINK_LENGTH = 2_000
+MAX_FILE_BYTES = 16 * 2**20
 
 
 class CorpusError(ValueError):
@@ -107,13 +120,43 @@ def _digest(canonical: dict[str, Any]) -> str:
 
 
 def validate_torch_range(text: object) -> SpecifierSet:
-    """A torch version range in PEP 440 specifier syntax, e.g. ``">=2.1,<2.4"``."""
+    """A torch version range in PEP 440 specifier syntax, e.g. ``">=2.1,<2.4"``, that contains at
+    least one version (``">=3,<2"`` would mark a case xfail on no torch at all)."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f'must be a version range like ">=2.1,<2.4", got {text!r}')
+        raise ValueError(f'must be a version range like ">=2.1,<2.4", got {_short(text)}')
     try:
-        return SpecifierSet(text)
+        specifiers = SpecifierSet(text)
     except InvalidSpecifier:
-        raise ValueError(f'must be a version range like ">=2.1,<2.4", got {text!r}') from None
+        raise ValueError(f'must be a version range like ">=2.1,<2.4", got {_short(text)}') from None
+    if not _satisfiable(specifiers):
+        raise ValueError(f"must contain at least one torch version, but {text!r} contains none")
+    return specifiers
+
+
+def _satisfiable(specifiers: SpecifierSet) -> bool:
+    """Whether some version lies in ``specifiers``. A range is an intersection of intervals whose
+    ends are the versions it names, so trying each named version and versions just above and below
+    it in every release component finds one inside any non-empty range of release versions
+    (``===`` and epochs are taken on trust)."""
+    probes = [Version("0"), Version("999999")]
+    for spec in specifiers:
+        try:
+            version = Version(spec.version.removesuffix(".*"))
+        except InvalidVersion:  # '===' arbitrary equality: any string; do not second-guess it
+            return True
+        if version.epoch:
+            return True
+        release = list(version.release)
+        probes += [version, _version([*release, 0, 1]), _version([*release, 1])]
+        for i, part in enumerate(release):
+            probes.append(_version([*release[:i], part + 1]))
+            if part > 0:
+                probes.append(_version([*release[:i], part - 1, 999999]))
+    return any(specifiers.contains(v, prereleases=True) for v in probes)
+
+
+def _version(release: list[int]) -> Version:
+    return Version(".".join(map(str, release)))
 
 
 def torch_in_range(text: str, version: str | None = None) -> bool:
@@ -143,6 +186,10 @@ class Regression:
     known_bug: str | None = None  # a linconv.known_bugs entry: expected to fail where it reproduces
 
     def __post_init__(self) -> None:
+        for name, limit in (("note", MAX_NOTE_LENGTH), ("link", MAX_LINK_LENGTH)):
+            problem = _text_problem(getattr(self, name), limit)
+            if problem:
+                raise ValueError(f"{name} {problem}")
         if self.case.device != "cpu":
             object.__setattr__(self, "case", self.case.on("cpu"))
 
@@ -208,23 +255,22 @@ class Regression:
 
         version = data["schema_version"]
         if not _is_int(version):
-            raise CorpusError(source, "schema_version", f"must be an int, got {version!r}")
+            raise CorpusError(source, "schema_version", f"must be an int, got {_short(version)}")
         if version not in legacy.READABLE:
             raise CorpusError(source, "schema_version", f"is {version}, this linconv reads versions {legacy.READABLE}")
         relation = data["relation"]
         if relation not in known_relations():
-            raise CorpusError(source, "relation", f"must be one of {known_relations()}, got {relation!r}")
+            raise CorpusError(source, "relation", f"must be one of {known_relations()}, got {_short(relation)}")
         expect = data["expect"]
         if expect not in EXPECTATIONS:
-            raise CorpusError(source, "expect", f"must be one of {EXPECTATIONS}, got {expect!r}")
+            raise CorpusError(source, "expect", f"must be one of {EXPECTATIONS}, got {_short(expect)}")
         xfail_torch, known_bug = data.get("xfail_torch"), data.get("known_bug")
         if known_bug is not None:
-            from linconv.known_bugs import get_bug
+            from linconv.known_bugs import KNOWN_BUGS
 
-            try:
-                get_bug(known_bug)
-            except ValueError as exc:
-                raise CorpusError(source, "known_bug", str(exc)) from None
+            names = [bug.name for bug in KNOWN_BUGS]
+            if known_bug not in names:  # a list or a 1 MB string is named shortly, like any value here
+                raise CorpusError(source, "known_bug", f"must be one of {names} or null, got {_short(known_bug)}")
         if expect == "xfail" and known_bug is None:
             try:
                 validate_torch_range(xfail_torch)
@@ -234,20 +280,23 @@ class Regression:
             raise CorpusError(source, "xfail_torch", "must be null when known_bug decides the expectation")
         elif expect == "pass" and (xfail_torch is not None or known_bug is not None):
             field, value = ("xfail_torch", xfail_torch) if xfail_torch is not None else ("known_bug", known_bug)
-            raise CorpusError(source, field, f"must be null when expect is 'pass', got {value!r}")
-        for name in ("note", "link"):
-            if data.get(name) is not None and not isinstance(data[name], str):
-                raise CorpusError(source, name, f"must be a string or null, got {data[name]!r}")
+            raise CorpusError(source, field, f"must be null when expect is 'pass', got {_short(value)}")
+        for name, limit in (("note", MAX_NOTE_LENGTH), ("link", MAX_LINK_LENGTH)):
+            problem = _text_problem(data.get(name), limit)
+            if problem:
+                raise CorpusError(source, name, problem)
         found = data.get("found", [])
         if not isinstance(found, list) or not all(isinstance(entry, dict) for entry in found):
-            raise CorpusError(source, "found", f"must be a list of objects, got {found!r}")
+            raise CorpusError(source, "found", f"must be a list of objects, got {_short(found)}")
 
         case_data = data["case"]
         if version < SCHEMA_VERSION:
             case_data = legacy.upgrade_case(case_data)
+        case = _case_from(case_data, source)
+        _check_case_fits(relation, case, source)
         regression = cls(
             relation=relation,
-            case=_case_from(case_data, source),
+            case=case,
             expect=expect,
             xfail_torch=xfail_torch,
             known_bug=known_bug,
@@ -257,7 +306,7 @@ class Regression:
         )
         stored = data["id"]
         if not isinstance(stored, str) or not _ID_PATTERN.fullmatch(stored):
-            raise CorpusError(source, "id", f"must be {ID_LENGTH} lowercase hex digits, got {stored!r}")
+            raise CorpusError(source, "id", f"must be {ID_LENGTH} lowercase hex digits, got {_short(stored)}")
         expected = regression.id if version == SCHEMA_VERSION else _digest(legacy.canonical(relation, data["case"]))
         if stored != expected:
             raise CorpusError(
@@ -273,9 +322,44 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _text_problem(value: object, limit: int) -> str:
+    """Why ``value`` cannot be a note or link ("" when it can): a string of at most ``limit``
+    characters, or null."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return f"must be a string or null, got {_short(value)}"
+    if len(value) > limit:
+        return f"has {len(value):,} characters; at most {limit:,} are kept (say the rest in a linked issue)"
+    return ""
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_case_fits(relation: str, case: Case, source) -> None:
+    """The relation applies to the case (else a replay fails with a shape error, not a verdict), and
+    every tensor the case builds fits the corpus budget (else a replay exhausts memory)."""
+    from linconv.relations import get
+
+    why = get(relation).applies_to(case)
+    if why:
+        raise CorpusError(source, "relation", f"{relation!r} does not apply to this case: {why}")
+    name, numel = max(case.tensor_sizes().items(), key=lambda item: item[1])
+    if numel > LARGEST_MAX_NUMEL:
+        raise CorpusError(
+            source,
+            "case.geometry",
+            f"its {name} tensor would have {numel:,} elements, over the corpus budget of {LARGEST_MAX_NUMEL:,} "
+            "(linconv.core.config.LARGEST_MAX_NUMEL, the largest --max-numel a run may use)",
+        )
+
+
 def _check_keys(data: object, where: str, known: tuple[str, ...], required: tuple[str, ...], source) -> dict:
     if not isinstance(data, dict):
-        raise CorpusError(source, where, f"must be an object, got {data!r}")
+        raise CorpusError(source, where, f"must be an object, got {_short(data)}")
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise CorpusError(source, f"{where}.{unknown[0]}", f"unknown field (known: {', '.join(known)})")
@@ -321,13 +405,9 @@ def load_file(path: str | os.PathLike[str], *, check_name: bool = True) -> Regre
     """Read and validate one file; with ``check_name`` its name must be ``<id>.json``."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CorpusError(path, "", f"cannot be read: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CorpusError(path, "", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        data = read_json(path, max_bytes=MAX_FILE_BYTES)
+    except JSONFileError as exc:
+        raise CorpusError(path, "", exc.problem) from None
     regression = Regression.from_dict(data, source=path)
     stored = data["id"]  # the version-1 id for a file of that version
     if check_name and path.name != f"{stored}.json":
@@ -356,14 +436,29 @@ def write(regression: Regression, directory: str | os.PathLike[str]) -> Path:
     return write_text_atomic(Path(directory) / f"{regression.id}.json", regression.to_json())
 
 
+def put(
+    regression: Regression, directory: str | os.PathLike[str], *, changes: dict[str, Any] | None = None
+) -> tuple[Path, Regression, bool]:
+    """Store ``regression`` in ``directory``, merged into the file of the same id if there is one,
+    then with ``changes`` (note, link, expect, xfail_torch) applied. The read, merge and write hold
+    the directory's lock, so concurrent writers never lose each other's sightings. Returns the
+    path, what was written and whether a merge happened. CorpusError: the stored file is unusable;
+    ValueError: a change is invalid; OSError: the directory cannot be written."""
+    with locked(directory):
+        path = Path(directory) / f"{regression.id}.json"
+        merged = path.exists()
+        if merged:
+            regression = load_file(path).merged(regression)
+        if changes:
+            regression = replace(regression, **changes)
+        return write(regression, directory), regression, merged
+
+
 def add(regression: Regression, directory: str | os.PathLike[str]) -> tuple[Path, bool]:
-    """Store ``regression`` in ``directory``, merged into the file of the same id if there is one.
-    Returns the path and whether a merge happened."""
-    path = Path(directory) / f"{regression.id}.json"
-    merged = path.exists()
-    if merged:
-        regression = load_file(path).merged(regression)
-    return write(regression, directory), merged
+    """Store ``regression`` in ``directory``, merged into the file of the same id if there is one
+    (under the directory's lock, see :func:`put`). Returns the path and whether a merge happened."""
+    path, _, merged = put(regression, directory)
+    return path, merged
 
 
 def find(directory: str | os.PathLike[str], id_prefix: str) -> Path:

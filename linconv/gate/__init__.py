@@ -6,16 +6,18 @@ The candidate fails the gate when it has
 - a property violation the baseline did not have (per relation, device, precision mode and dtype), unless it is
   on the inputs of a known upstream bug present in the baseline;
 - a known upstream bug that reproduces in the candidate and not in the baseline;
-- a regression case that fails (or is a known bug, xfail) where it passed under the baseline;
+- a regression case that fails (or is a known bug, xfail) where it passed under the baseline, or
+  that passed under the baseline and is missing from the candidate;
 - a test that failed where it passed under the baseline (junit.xml beside each report, if both have one);
 - a formulation, or a benchmark or a formulation's group of benchmarks, slower beyond the noise
   (linconv.gate.stats: pacer units, cell by cell, run-to-run noise from twin runs of each side
   when the runs were made in ABBA order), compared only when all runs come from the same machine;
 - with ``fail_on_drift``: a worst error/bound ratio that grew by more than ``drift``.
 
-Everything is read from the reports (and junit.xml, benchmark JSONs) alone; :func:`render_markdown`
-writes the verdict with one table (relation x formulation x device: baseline, candidate, ratio,
-verdict).
+A report not stamped complete (an interrupted or empty run) is refused by :func:`load_run` unless
+``allow_incomplete``. Everything is read from the reports (and junit.xml, benchmark JSONs) alone;
+:func:`render_markdown` writes the verdict with one table (relation x formulation x device:
+baseline, candidate, ratio, verdict).
 """
 
 from __future__ import annotations

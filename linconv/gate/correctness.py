@@ -9,6 +9,7 @@ from typing import Any
 
 from linconv.gate.model import DRIFT_FLOOR, JUNIT_XML, Gate, Row, location
 from linconv.runreport import OUTCOMES
+from linconv.runreport.completeness import describe
 from linconv.runreport.markdown import fmt_ratio
 from linconv.runreport.schema import ALL_MODES, tally_execution, tally_mode
 
@@ -191,6 +192,8 @@ def regression_rows(gate: Gate) -> None:
             if c in _FAILING and b not in _FAILING:
                 kind = "known upstream bug (xfail)" if c == "xfailed" else "fails"
                 new_failures.append(f"{key[0]} {kind}")
+            elif b in _HOLDING and c == "not run":  # a case the candidate dropped proves nothing
+                new_failures.append(f"{key[0]} not run")
             elif b in _FAILING and c in _HOLDING:
                 fixed.append(key[0])
             elif b in _HOLDING and c == "skipped":
@@ -272,6 +275,11 @@ def compile_notes(gate: Gate) -> None:
 
 
 def environment_notes(gate: Gate) -> None:
+    for side, run in (("baseline", gate.baseline), ("candidate", gate.candidate)):
+        completeness = run.report.get("completeness")
+        if completeness is None or completeness["status"] != "complete":
+            gate.notes.append(f"the {side} report is not complete, compared anyway (--allow-incomplete): "
+                              f"{describe(completeness)}")  # fmt: skip
     b_env, c_env = gate.baseline.report["environment"], gate.candidate.report["environment"]
     profiles = {b_env["hypothesis_profile"], c_env["hypothesis_profile"]}
     if profiles != {"ci"}:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
+import stat
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from linconv.core.fileio import JSONFileError, read_json
 from linconv.runreport import REPORT_JSON, ReportError, load_report
+from linconv.runreport.completeness import require_complete
 from linconv.runreport.schema import validate_benchmarks
 from linconv.timing import size_bucket
 
@@ -24,6 +26,7 @@ __all__ = [
     "DEFAULT_RUN_NOISE",
     "DEFAULT_Z",
     "DRIFT_FLOOR",
+    "ALLOW_INCOMPLETE_FLAG",
     "JUNIT_XML",
     "Benchmark",
     "Gate",
@@ -60,6 +63,11 @@ DRIFT_FLOOR = 0.1
 
 JUNIT_XML = "junit.xml"
 BENCHMARKS_JSON = "benchmarks.json"
+# The most bytes of a junit.xml or benchmark JSON the gate reads: far above any real one, it only
+# keeps a hostile file (or /dev/zero behind a link) from filling memory.
+MAX_INPUT_BYTES = 256 * 2**20
+# The flag that lets the gate compare a report whose run did not finish (named in the refusal).
+ALLOW_INCOMPLETE_FLAG = "--allow-incomplete"
 
 
 @dataclass(frozen=True)
@@ -133,12 +141,19 @@ class Run:
 
 def _junit_failures(path: Path) -> set[str] | None:
     """Test ids (``classname.name``) that failed or errored, from a junit.xml; None when there is none."""
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ReportError(path, "", "is not a regular file (a directory, a FIFO or a device)")
+        if info.st_size > MAX_INPUT_BYTES:
+            raise ReportError(path, "", f"is larger than {MAX_INPUT_BYTES:,} bytes, the most the gate reads")
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise ReportError(path, "", f"is not valid XML ({exc})") from None
+    except OSError as exc:
+        raise ReportError(path, "", f"cannot be read ({exc.strerror or exc})") from None
     failed = set()
     for case in root.iter("testcase"):
         if case.find("failure") is not None or case.find("error") is not None:
@@ -146,13 +161,18 @@ def _junit_failures(path: Path) -> set[str] | None:
     return failed
 
 
-def load_run(path: str | os.PathLike[str], benchmarks: str | os.PathLike[str] | None = None) -> Run:
+def load_run(
+    path: str | os.PathLike[str], benchmarks: str | os.PathLike[str] | None = None, *, allow_incomplete: bool = False
+) -> Run:
     """A report.json (or a directory holding one), validated, with the junit.xml and the benchmark
-    JSON beside it if any (or ``benchmarks``)."""
+    JSON beside it if any (or ``benchmarks``). A report not stamped complete is refused unless
+    ``allow_incomplete``: an interrupted run's few examples would pass against a baseline of many."""
     file = Path(path)
     if file.is_dir():
         file = file / REPORT_JSON
     report = load_report(file)
+    if not allow_incomplete:
+        require_complete(report, file, flag=ALLOW_INCOMPLETE_FLAG)
     run = Run(file, report, _junit_failures(file.parent / JUNIT_XML), _sample_times(report))
     bench_file = Path(benchmarks) if benchmarks is not None else file.parent / BENCHMARKS_JSON
     if benchmarks is not None or bench_file.is_file():
@@ -177,13 +197,10 @@ def load_benchmarks(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A pytest-benchmark JSON (``--benchmark-json``), checked for what the comparison reads."""
     file = Path(path)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(file, "", "no such file") from None
-    except OSError as exc:
-        raise ReportError(file, "", f"cannot be read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(file, "", f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        # pytest-benchmark may write NaN in fields the gate does not read; those it reads are checked
+        data = read_json(file, max_bytes=MAX_INPUT_BYTES, allow_nonfinite=True)
+    except JSONFileError as exc:
+        raise ReportError(file, "", exc.problem) from None
     return validate_benchmarks(data, file)
 
 

@@ -10,7 +10,9 @@ __all__ = ["render_markdown"]
 
 def _side(run: Run) -> str:
     env, created = run.report["environment"], run.report.get("created", "?")
-    return f"`{run.path}` (torch {env['torch']}, profile `{env['hypothesis_profile']}`, created {created})"
+    completeness = run.report.get("completeness")
+    incomplete = "" if completeness and completeness["status"] == "complete" else ", **INCOMPLETE RUN**"
+    return f"`{run.path}` (torch {env['torch']}, profile `{env['hypothesis_profile']}`, created {created}{incomplete})"
 
 
 def render_markdown(gate: Gate) -> str:

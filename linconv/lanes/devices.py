@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["KNOWN_DEVICES", "device_unavailable_reason", "parse_devices", "supports_dtype"]
+__all__ = ["KNOWN_DEVICES", "SKIP_ABSENT_FLAG", "device_unavailable_reason", "parse_devices", "supports_dtype"]
 
 KNOWN_DEVICES = ("cpu", "cuda", "mps")
 
@@ -27,17 +27,40 @@ def device_unavailable_reason(device: str) -> str | None:
     return None
 
 
-def parse_devices(text: str) -> list[str]:
+# The flag (pytest option and command-line flag alike) that skips an absent device that was named.
+SKIP_ABSENT_FLAG = "--skip-absent-devices"
+
+
+def _same_device(device: str) -> str:
+    """``cuda`` is the current CUDA device, which is ``cuda:0`` unless a program changes it."""
+    return "cuda:0" if device == "cuda" else device
+
+
+def parse_devices(text: str, *, skip_absent: bool = False) -> list[str]:
     """A comma-separated device list, or ``all``: every device kind linconv knows (cpu, cuda, mps),
     whether present or not — each consumer skips an absent one and says why
-    (:func:`device_unavailable_reason`). ValueError names an unknown device or an empty list."""
+    (:func:`device_unavailable_reason`). A device named in the list must be present: a run asked for
+    ``cuda`` that skipped it would pass having checked nothing on it; ``skip_absent`` (the
+    ``--skip-absent-devices`` flag) lets it be skipped like one of ``all``. ValueError names an
+    unknown, duplicate or absent device, or an empty list."""
     if text.strip() == "all":
         return list(KNOWN_DEVICES)
     devices = [d.strip() for d in text.split(",") if d.strip()]
     if not devices:
         raise ValueError(f"must name at least one device (cpu, cuda, cuda:N, mps) or 'all', got {text!r}")
+    seen: dict[str, str] = {}
     for device in devices:
-        device_unavailable_reason(device)
+        reason = device_unavailable_reason(device)
+        same = seen.get(_same_device(device))
+        if same is not None:
+            twice = f"{device!r} twice" if same == device else f"{same!r} and {device!r}, the same device"
+            raise ValueError(f"must name each device once (each would run every test again), got {twice} in {text!r}")
+        seen[_same_device(device)] = device
+        if reason and not skip_absent:
+            raise ValueError(
+                f"{device} was asked for but is absent: {reason}. Name only present devices, use 'all' "
+                f"(absent ones are skipped), or pass {SKIP_ABSENT_FLAG} to skip it"
+            )
     return devices
 
 

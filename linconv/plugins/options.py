@@ -10,17 +10,18 @@ import torch
 from hypothesis import settings
 
 from linconv.core import config as run_config
-from linconv.lanes.devices import device_unavailable_reason, parse_devices
+from linconv.lanes.devices import SKIP_ABSENT_FLAG, device_unavailable_reason, parse_devices
 from linconv.lanes.execution import COMPILE_EXAMPLES, EAGER, execution_lane, lanes, parse_executions
 from linconv.lanes.flags import read_flags
 from linconv.lanes.modes import device_mode, modes_of, parse_modes
 from linconv.plugins.session import SESSION
 from linconv.relations import get as get_relation
 from linconv.relations import lane_unavailable
-from linconv.search.profiles import load_profile
+from linconv.search.profiles import load_profile, register_profiles
 
-# The profile in force before pytest parses --hypothesis-profile: LINCONV_PROFILE, else dev.
-load_profile()
+# Registered on import, so that --hypothesis-profile can name them; which one is loaded is decided
+# in pytest_configure, where a bad name is a usage error and not an ImportError of conftest.py.
+register_profiles()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -29,7 +30,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--devices",
         default=os.environ.get("LINCONV_DEVICES", "all"),
         help="comma-separated devices to check (cpu, cuda, cuda:N, mps) or 'all' "
-        "(cpu, plus cuda and mps, which skip with a reason when absent). Env: LINCONV_DEVICES. Default: all",
+        "(cpu, plus cuda and mps, which skip with a reason when absent). A device named here must be present "
+        f"(else a usage error; {SKIP_ABSENT_FLAG} skips it instead). Env: LINCONV_DEVICES. Default: all",
+    )
+    group.addoption(
+        SKIP_ABSENT_FLAG,
+        action="store_true",
+        default=os.environ.get("LINCONV_SKIP_ABSENT_DEVICES", "") not in ("", "0"),
+        help="skip a device named in --devices that is absent here, with the reason, instead of refusing to run "
+        "(the run report then says the run checked nothing on it). Env: LINCONV_SKIP_ABSENT_DEVICES=1",
     )
     group.addoption(
         "--modes",
@@ -86,7 +95,13 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # Before Hypothesis's plugin loads --hypothesis-profile: an unknown name would be its INTERNALERROR.
+    try:
+        load_profile(config.getoption("hypothesis_profile", None))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
     if workers:
         # pytest-xdist: workers x threads must not exceed the cores, or OpenMP threads spin-wait
@@ -94,16 +109,18 @@ def pytest_configure(config: pytest.Config) -> None:
         # 2 min 12 s, one process in 32 s; docs/parallel.md)
         torch.set_num_threads(min(torch.get_num_threads(), max(1, _cores() // workers)))
     try:
-        if config.getoption("--dtypes"):
+        if config.getoption("--dtypes") is not None:
             run_config.set_selected_dtypes(config.getoption("--dtypes"))
-        if config.getoption("--max-numel"):
+        if config.getoption("--max-numel") is not None:
             run_config.set_max_numel(config.getoption("--max-numel"))
         run_config.selected_dtypes()
         run_config.max_numel()
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     try:
-        config._linconv_devices = parse_devices(config.getoption("--devices"))  # type: ignore[attr-defined]
+        config._linconv_devices = parse_devices(  # type: ignore[attr-defined]
+            config.getoption("--devices"), skip_absent=config.getoption(SKIP_ABSENT_FLAG)
+        )
     except ValueError as exc:
         raise pytest.UsageError(f"--devices: {exc}") from None
     try:

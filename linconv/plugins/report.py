@@ -6,7 +6,9 @@ report.png into the report directory and closes the terminal output with a short
 pytest-xdist each worker sends its tallies, samples and costs to the controller
 (``workeroutput``), which merges them into one report. The outcome of every regression case replayed
 (properties/test_regressions.py) goes into the report's ``regressions`` section; the controller
-sees the test reports of all workers, so it collects them itself.
+sees the test reports of all workers, so it collects them itself. The report carries the
+completeness stamp of :mod:`linconv.plugins.completeness`, which also has :func:`write_stub` write
+an empty report stamped interrupted as soon as a verification run has collected its tests.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 
 from linconv.known_bugs import status_rows as known_bug_rows
+from linconv.plugins.completeness import final_stamp
 from linconv.plugins.session import SESSION
 from linconv.runreport import (
     OUTCOME_RANK,
@@ -171,6 +174,38 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         node.config.stash[_STATE].worker_payloads.append(json.loads(payload))
 
 
+def _environment(config: pytest.Config, state: _ReportState, workers: int) -> dict[str, Any]:
+    from hypothesis import settings
+
+    return environment(
+        devices=getattr(config, "_linconv_devices", ["cpu"]),
+        profile=settings.get_current_profile_name(),
+        workers=workers,
+        threads_timed=state.recorder.threads,
+    )
+
+
+def write_stub(config: pytest.Config, completeness: dict[str, Any]) -> None:
+    """Replace the report in the report directory by an empty one with ``completeness`` (stamped
+    interrupted): what a run that never finishes leaves (linconv.plugins.completeness)."""
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
+    report = build_report(
+        tallies=[],
+        samples=[],
+        environment=_environment(config, state, workers),
+        machine=machine_identity(state.recorder.threads),
+    )
+    report["regressions"] = []
+    report["completeness"] = completeness
+    try:
+        write_report_files(report, state.directory, plot=False)
+    except OSError:
+        pass  # the final report says so (pytest_sessionfinish) if the directory stays unwritable
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     state = config.stash.get(_STATE, None)
@@ -187,20 +222,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         for relation, value in payload["seconds"].items():
             seconds[relation] += value
     tallies = merge_tallies(row for payload in payloads for row in payload["tallies"])
-    if not tallies and not recorder.samples:
-        return  # no property ran (e.g. `pytest tests`): leave any earlier report alone
-    from hypothesis import settings
+    replayed = sum(outcome != "skipped" for outcome in state.regressions.values())
+    completeness = final_stamp(session, checked=sum(row["examples"] for row in tallies) + replayed)
+    if completeness is None and not tallies and not recorder.samples:
+        return  # no verification test ran (e.g. `pytest tests`): leave any earlier report alone
 
     costs = {r: {"seconds": s, **recorder.cost.get(r, {})} for r, s in seconds.items()}
     report = build_report(
         tallies=tallies,
         samples=recorder.samples,
-        environment=environment(
-            devices=getattr(config, "_linconv_devices", ["cpu"]),
-            profile=settings.get_current_profile_name(),
-            workers=len(state.worker_payloads),
-            threads_timed=state.recorder.threads,
-        ),
+        environment=_environment(config, state, len(state.worker_payloads)),
         machine=machine_identity(state.recorder.threads),
         run={"wall_s": time.perf_counter() - state.started, "relations": costs},
         timing_errors=recorder.errors,
@@ -210,6 +241,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         report["environment"]["execution_lanes"] = lanes
     report["regressions"] = _regression_rows(state.regressions)
     report["known_bugs"] = known_bug_rows()
+    if completeness is not None:
+        report["completeness"] = completeness
     try:
         written = write_report_files(report, state.directory)
     except OSError as exc:

@@ -2,6 +2,8 @@
 rendered as Markdown and a plot, and read by the gate.
 
 - :mod:`~linconv.runreport.schema`: the document's TypedDicts and the one validator;
+- :mod:`~linconv.runreport.completeness`: whether the run finished (the stamp), and the refusal of
+  a report that is not known to be whole;
 - :mod:`~linconv.runreport.build`: the document from a session's tallies, timings and costs;
 - :mod:`~linconv.runreport.files`: report.json / report.md / report.png on disk;
 - :mod:`~linconv.runreport.render`: report.md and the terminal summary;

@@ -7,8 +7,10 @@ costs. Every rendering (Markdown, terminal table, plot) reads only that document
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
+import math
 import os
 import platform
 from collections.abc import Iterable
@@ -139,7 +141,7 @@ def merge_tallies(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         into = merged[key]
         for name in ("examples", "violations", "exact"):
             into[name] += row[name]
-        into["worst_ratio"] = max(into["worst_ratio"], row["worst_ratio"])
+        into["worst_ratio"] = _worst(into["worst_ratio"], row["worst_ratio"])
         known = dict(into.get("known_bug_violations", {}))
         for bug, count in row.get("known_bug_violations", {}).items():
             known[bug] = known.get(bug, 0) + count
@@ -150,6 +152,13 @@ def merge_tallies(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 spent[name] = spent.get(name, 0) + value
             into["compile"] = spent
     return [merged[k] for k in sorted(merged)]
+
+
+def _worst(a: float | str, b: float | str) -> float:
+    """The worse of two ratios, as written in a report (a number, or "inf" / "nan"): NaN, the mark of
+    a NaN-producing bug, is worse than any number; infinity is worse than any finite one."""
+    a, b = float(a), float(b)
+    return math.nan if math.isnan(a) or math.isnan(b) else max(a, b)
 
 
 # --- the document ----------------------------------------------------------------------------
@@ -200,7 +209,7 @@ def build_report(
                 "examples": examples,
                 "violations": sum(row["violations"] for row in rows),
                 "exact": sum(row["exact"] for row in rows),
-                "worst_ratio": json_number(max((float(row["worst_ratio"]) for row in rows), default=0.0)),
+                "worst_ratio": json_number(functools.reduce(_worst, (row["worst_ratio"] for row in rows), 0.0)),
             },
             "by_device_dtype": [{**row, "worst_ratio": json_number(float(row["worst_ratio"]))} for row in rows],
             "run": entry_run,

@@ -1,5 +1,5 @@
-"""Run report files: report.json (validated on reading), report.md and report.png, each written
-atomically and readable by everyone who may read the directory."""
+"""Run report files: report.json (validated on reading, whatever the file holds), report.md and
+report.png, each written atomically with the permissions a plain ``open()`` would give."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from linconv.core.fileio import write_text_atomic
+from linconv.core.fileio import JSONFileError, read_json, write_text_atomic
 from linconv.runreport.render import render_markdown
 from linconv.runreport.schema import ReportError, validate
 
-__all__ = ["REPORT_JSON", "REPORT_MD", "REPORT_PNG", "load_report", "render_from", "write_report"]
+__all__ = ["MAX_REPORT_BYTES", "REPORT_JSON", "REPORT_MD", "REPORT_PNG", "load_report", "render_from", "write_report"]
 
 REPORT_JSON, REPORT_MD, REPORT_PNG = "report.json", "report.md", "report.png"
+# The largest report.json read: a thorough run timed on every example, merged from ten jobs, has
+# about 120,000 samples of 300 bytes (36 MB); the bound only keeps a hostile file from filling memory.
+MAX_REPORT_BYTES = 512 * 2**20
 
 
 def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -23,27 +26,10 @@ def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     if file.is_dir():
         file = file / REPORT_JSON
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReportError(file, "", "no such file") from None
-    except UnicodeDecodeError as exc:
-        raise ReportError(file, "", f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    except OSError as exc:
-        raise ReportError(file, "", f"cannot be read ({exc.strerror})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportError(file, "", f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        data = read_json(file, max_bytes=MAX_REPORT_BYTES)
+    except JSONFileError as exc:
+        raise ReportError(file, "", exc.problem) from None
     return validate(data, file)
-
-
-def _readable(paths: list[Path]) -> None:
-    """The temporary files behind the atomic writes are created 0600; a report is for everyone
-    who may read its directory, so give the written files the mode a plain open() would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in paths:
-        os.chmod(path, 0o666 & ~umask)
 
 
 def _render(report: dict[str, Any], directory: Path, *, plot: bool) -> list[str]:
@@ -54,7 +40,6 @@ def _render(report: dict[str, Any], directory: Path, *, plot: bool) -> list[str]
     problem = render_plot(report, directory / REPORT_PNG) if plot else "plot not requested"
     write_text_atomic(directory / REPORT_MD, render_markdown(report, None if problem else REPORT_PNG))
     written = [directory / REPORT_MD] if problem else [directory / REPORT_MD, directory / REPORT_PNG]
-    _readable(written)
     return [str(path) for path in written] + ([f"no plot: {problem}"] if problem and plot else [])
 
 
@@ -63,7 +48,6 @@ def write_report(report: dict[str, Any], directory: str | os.PathLike[str], *, p
     atomically. Returns the paths written, then a line saying why there is no plot, if there is none."""
     out = Path(directory)
     write_text_atomic(out / REPORT_JSON, json.dumps(report, indent=1, allow_nan=False) + "\n")
-    _readable([out / REPORT_JSON])
     return [str(out / REPORT_JSON), *_render(report, out, plot=plot)]
 
 

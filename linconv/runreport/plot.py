@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
+from linconv.core.fileio import atomic_writer
 from linconv.timing import PHASES, Sample, pairs, size_bucket
 
 __all__ = ["render_plot"]
@@ -126,14 +125,6 @@ def render_plot(report: dict[str, Any], path: str | os.PathLike[str]) -> str | N
         axes.tick_params(labelsize=8)
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(fontsize=7, loc="best", ncols=2)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=110)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path, binary=True) as handle:
+        figure.savefig(handle, format="png", dpi=110)
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from linconv.runreport.completeness import describe
 from linconv.runreport.markdown import fmt_optional, fmt_ratio, fmt_time, table
 from linconv.runreport.schema import tally_execution, tally_mode
 
@@ -45,6 +46,7 @@ def _header(report: dict[str, Any]) -> list[str]:
         f"torch {env['torch']} · Python {env['python']} · Hypothesis profile `{env['hypothesis_profile']}` · "
         f"{env['threads']} threads (timings: {env.get('timing_threads', '?')}) · created {report.get('created', '?')}",
         "",
+        *_completeness(report),
     ]
 
 
@@ -54,6 +56,14 @@ def _devices(env: dict[str, Any]) -> str:
     ran = ", ".join(f"{d} ({n})" for d, n in env.get("devices", {}).items()) or "none"
     absent = "; ".join(f"{d} absent: {why}" for d, why in env.get("devices_absent", {}).items())
     return f"{ran}; {absent}" if absent else ran
+
+
+def _completeness(report: dict[str, Any]) -> list[str]:
+    """A run that did not finish says so first: its counts answer a smaller question."""
+    completeness = report.get("completeness")
+    if completeness is not None and completeness["status"] == "complete":
+        return [f"Run: {describe(completeness)}.", ""]
+    return [f"**Incomplete run: {describe(completeness)}.** Merge and gate refuse this report.", ""]
 
 
 def _environment(report: dict[str, Any]) -> list[str]:
@@ -258,6 +268,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     pooled = _pooled(report)
     columns = f"{'relation':<28} {'examples':>8} {'viol':>4} {'worst':>7} {'ex/s':>6}"
     lines = [f"{columns}  median time ratio A/B: forward | backward"]
+    completeness = report.get("completeness")
+    if completeness is None or completeness["status"] != "complete":
+        lines.insert(0, f"INCOMPLETE RUN: {describe(completeness)}")
     for name, entry in report["relations"].items():
         t, run = entry["totals"], entry.get("run", {})
         eps = fmt_optional(run.get("examples_per_s"), ".1f")

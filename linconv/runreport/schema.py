@@ -10,6 +10,7 @@ allowed (adding keys keeps :data:`SCHEMA_VERSION`; renaming one or changing its 
 
 from __future__ import annotations
 
+import math
 import os
 import types
 import typing
@@ -19,9 +20,11 @@ from linconv.lanes.modes import DEVICE_MODES
 
 __all__ = [
     "ALL_MODES",
+    "COMPLETENESS",
     "OUTCOMES",
     "OUTCOME_RANK",
     "SCHEMA_VERSION",
+    "Completeness",
     "Environment",
     "Machine",
     "RatioRow",
@@ -47,11 +50,20 @@ OUTCOME_RANK = {"failed": 3, "xpassed": 2, "xfailed": 2, "skipped": 1, "passed":
 # has several: its counts pool every mode (linconv.lanes.modes.DEVICE_MODES).
 ALL_MODES = "all modes"
 
-# Annotations with a meaning beyond their Python type.
-RATIO = "ratio"  # a number, or the string "inf" / "nan" (JSON has no infinity)
+# Whether the run that wrote a report finished (Completeness.status): ``complete`` (every collected
+# test ran), ``interrupted`` (Ctrl-C, -x, a crash, or still running: the stub a run writes when it
+# starts), ``empty`` (it finished having checked nothing: every test skipped or deselected).
+COMPLETENESS = ("complete", "interrupted", "empty")
+
+# Annotations with a meaning beyond their Python type. Every number is finite.
+RATIO = "ratio"  # a number >= 0, or the string "inf" / "nan" (JSON has no infinity)
 SECONDS = "seconds"  # a number > 0
+COUNT = "count"  # an int >= 0
+SPREAD = "spread"  # a number >= 0
 Ratio = Annotated[float, RATIO]
 Seconds = Annotated[float, SECONDS]
+Count = Annotated[int, COUNT]
+Spread = Annotated[float, SPREAD]
 Outcome = Literal["passed", "failed", "xfailed", "xpassed", "skipped"]
 
 
@@ -111,9 +123,9 @@ class Machine(_Machine, total=False):
 class _TallyRow(TypedDict):
     device: str
     dtype: str
-    examples: int
-    violations: int
-    exact: int
+    examples: Count
+    violations: Count
+    exact: Count
     worst_ratio: Ratio
 
 
@@ -130,18 +142,18 @@ class TallyRow(_TallyRow, total=False):
     mode: str  # the precision mode (absent in reports before modes were kept apart: tally_mode)
     execution: str  # the execution lane (absent in reports before lanes: eager, tally_execution)
     # violations on cases whose inputs match a known upstream bug's signature, by bug name
-    known_bug_violations: dict[str, int]
+    known_bug_violations: dict[str, Count]
     compile: CompileCost
 
 
 class _Totals(TypedDict):
-    examples: int
-    violations: int
+    examples: Count
+    violations: Count
     worst_ratio: Ratio
 
 
 class Totals(_Totals, total=False):
-    exact: int
+    exact: Count
 
 
 class RelationRun(TypedDict, total=False):
@@ -179,7 +191,7 @@ class _TimingRow(TypedDict):
     q1_s: float
     q3_s: float
     iqr_s: float
-    count: int
+    count: Count
 
 
 class TimingRow(_TimingRow, total=False):
@@ -201,7 +213,7 @@ class _RatioRow(TypedDict):
     q1: float
     q3: float
     iqr: float
-    count: int
+    count: Count
 
 
 class RatioRow(_RatioRow, total=False):
@@ -240,8 +252,21 @@ class KnownBugRow(TypedDict):
     reproduced: bool
 
 
+class _Completeness(TypedDict):
+    status: Literal["complete", "interrupted", "empty"]
+    exit_status: int | None  # pytest's exit status; None: the run has not finished (or was killed)
+    collected: Count  # tests collected (after deselection)
+    ran: Count  # tests that reached an outcome (passed, failed, skipped, xfailed, xpassed)
+
+
+class Completeness(_Completeness, total=False):
+    reason: str  # why the status is not ``complete``, in words
+
+
 class Shard(TypedDict, total=False):
     source: str
+    digest: str  # sha256 of the shard's canonical JSON: the same run merged twice is refused
+    completeness: Completeness
     created: str | None
     hypothesis_profile: str
     linconv_env: dict[str, str]
@@ -268,6 +293,7 @@ class _Report(TypedDict):
 
 class Report(_Report, total=False):
     created: str
+    completeness: Completeness  # whether the run finished (reports written before it lack it)
     run: RunCosts
     timing_errors: list[str]
     regressions: list[RegressionRow]  # the replayed corpus (absent in reports written before it)
@@ -296,13 +322,17 @@ _NAMES = {str: "str", int: "int", float: "number", bool: "bool", list: "list", d
 
 
 def _short(value: Any) -> str:
-    """``repr(value)``, cut short: a hostile file's value may be megabytes long."""
-    text = repr(value)
+    """``repr(value)``, cut short: a hostile file's value may be megabytes long (or nested deeply)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a deeply nested {type(value).__name__}"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float: NaN would switch comparisons off, infinity break every sum."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check(value: Any, kind: Any, field: str, path: str) -> None:
@@ -311,8 +341,14 @@ def _check(value: Any, kind: Any, field: str, path: str) -> None:
         base, meaning = args[0], args[1]
         if meaning == RATIO and isinstance(value, str) and value in ("inf", "nan"):
             return
+        if meaning == RATIO and _is_number(value) and value < 0:
+            raise ReportError(path, field, f'must be a ratio >= 0 (or "inf" / "nan"), got {_short(value)}')
         if meaning == SECONDS and not (_is_number(value) and value > 0):
             raise ReportError(path, field, f"must be a positive number of seconds, got {_short(value)}")
+        if meaning == SPREAD and _is_number(value) and value < 0:
+            raise ReportError(path, field, f"must be a number >= 0, got {_short(value)}")
+        if meaning == COUNT and isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ReportError(path, field, f"must be a count >= 0, got {_short(value)}")
         _check(value, base, field, path)
         return
     if origin in (Union, types.UnionType):
@@ -351,6 +387,8 @@ def _check(value: Any, kind: Any, field: str, path: str) -> None:
         return
     if kind is float:
         ok = _is_number(value)
+        if not ok and isinstance(value, float):
+            raise ReportError(path, field, f"must be a finite number, got {_short(value)}")
     elif kind is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     else:
@@ -377,8 +415,8 @@ def validate(data: Any, path: str | os.PathLike[str] = "<report>") -> Report:
 
 class BenchmarkStats(TypedDict):
     median: Seconds
-    iqr: float
-    rounds: int
+    iqr: Spread
+    rounds: Count
 
 
 class BenchmarkEntry(TypedDict):

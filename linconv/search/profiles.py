@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, Verbosity, settings
+from hypothesis.errors import InvalidArgument
 
 __all__ = ["DEFAULT_PROFILE", "PROFILES", "load_profile", "profile", "register_profiles"]
 
@@ -44,9 +45,18 @@ def profile(name: str) -> settings:
 
 
 def load_profile(name: str | None = None) -> str:
-    """Register the profiles and load ``name`` (default: $LINCONV_PROFILE, else ``dev``)."""
+    """Register the profiles and load ``name`` (``--hypothesis-profile``; default: $LINCONV_PROFILE,
+    else ``dev``): one of :data:`PROFILES` or a profile a plugin registered with Hypothesis.
+    ValueError names where the unknown name came from."""
     register_profiles()
-    chosen = name or os.environ.get("LINCONV_PROFILE") or DEFAULT_PROFILE
-    profile(chosen)
-    settings.load_profile(chosen)
+    source, chosen = "--hypothesis-profile", name
+    if not chosen:
+        source, chosen = "LINCONV_PROFILE", os.environ.get("LINCONV_PROFILE") or DEFAULT_PROFILE
+    try:
+        settings.load_profile(chosen)
+    except InvalidArgument:
+        raise ValueError(
+            f"{source} must name a registered Hypothesis profile ({', '.join(PROFILES)}, or one a plugin "
+            f"registers), got {chosen!r}"
+        ) from None
     return chosen
