@@ -14,9 +14,11 @@ from linconv.faults.catalogue import (  # noqa: F401  (importing a module regist
     benign,
     bias,
     edges,
+    empty,
     init,
     layout,
     precision,
     shapes,
     sharpness,
+    views,
 )
