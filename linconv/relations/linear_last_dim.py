@@ -61,6 +61,11 @@ def linear_per_row(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
     return out.reshape(*lead, g.out_channels).movedim(-1, 1)
 
 
+def _per_row_numel(g: ConvGeometry) -> int:
+    """Elements of the rows and outputs :func:`linear_per_row` builds one tensor at a time."""
+    return g.batch * math.prod(g.size) * (g.in_channels + g.out_channels)
+
+
 _NO_CHANNELS = (
     lambda c: c.geometry.in_channels == 0 or c.geometry.out_channels == 0,
     "it needs in_channels or out_channels 0 (a Linear with no in or out features)",
@@ -68,8 +73,12 @@ _NO_CHANNELS = (
 _LINEAR = {
     "linear_nd": FormulationSpec(linear_nd, ("matmul",)),
     "flatten_linear": FormulationSpec(flatten_rows_linear, ("matmul",)),
-    # autograd adds the per-row weight and bias gradients in the parameter's dtype
-    "linear_per_row": FormulationSpec(linear_per_row, ("matmul",), storage_accumulation=("weight", "bias")),
+    # autograd adds the per-row weight and bias gradients in the parameter's dtype; its cost is one
+    # call per row, declared as the rows it builds one by one (so the model check skips it on a
+    # real layer of thousands of rows)
+    "linear_per_row": FormulationSpec(
+        linear_per_row, ("matmul",), storage_accumulation=("weight", "bias"), workspace=_per_row_numel
+    ),
 }
 
 LINEAR_LAST_DIM = register(
