@@ -282,6 +282,9 @@ def dense_conv_weight(weight: torch.Tensor, geometry: ConvGeometry, *, max_numel
     caller = "dense_conv_weight"
     _check_type(weight, torch.Tensor, "weight", caller)
     _check_type(geometry, ConvGeometry, "geometry", caller)
+    # a geometry changed after construction (linconv.relations.shape_contract) is refused here, not
+    # turned into an empty matrix: the index arithmetic below trusts it
+    geometry.validate()
     _check_real(weight, "weight", caller)
     _check_dense_budget(geometry, weight.dtype, max_numel, caller)
     if tuple(weight.shape) != geometry.weight_shape:
@@ -503,7 +506,8 @@ def patchify(x: torch.Tensor, patch: tuple[int, ...]) -> torch.Tensor:
     # [N, C, g1, p1, g2, p2, ...] -> [N, g1, g2, ..., C, p1, p2, ...]
     split = cropped.reshape(x.shape[0], x.shape[1], *[v for g, p in zip(grid, patch, strict=True) for v in (g, p)])
     order = (0, *range(2, 2 + 2 * rank, 2), 1, *range(3, 3 + 2 * rank, 2))
-    return split.permute(order).reshape(x.shape[0], *grid, -1)
+    # the patch length spelled out (never -1): an empty batch has no size to infer it from
+    return split.permute(order).reshape(x.shape[0], *grid, x.shape[1] * math.prod(patch))
 
 
 def patch_embedding_to_linear(conv: nn.Module) -> nn.Linear:

@@ -7,11 +7,13 @@ from strategies.cases import (
     conv_transpose_cases,
     full_kernel_cases,
     general_cases,
+    invalid_cases,
+    linear_cases,
     patch_embedding_cases,
     pointwise_cases,
     unpatchify_cases,
 )
-from strategies.dtypes import dtypes, input_views, memory_formats
+from strategies.dtypes import dtypes, input_views, memory_formats, param_layouts
 from strategies.geometry import conv_geometries, full_kernel_geometries, pointwise_geometries
 from strategies.values import value_kinds
 
@@ -24,9 +26,12 @@ __all__ = [
     "dtypes",
     "full_kernel_cases",
     "full_kernel_geometries",
+    "linear_cases",
     "general_cases",
     "input_views",
+    "invalid_cases",
     "memory_formats",
+    "param_layouts",
     "patch_embedding_cases",
     "pointwise_cases",
     "pointwise_geometries",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import strategies as st
 
 from linconv.core import config
 from linconv.core.cases import Case
 from linconv.core.geometry import ConvGeometry
-from strategies.dtypes import dtypes, input_views, memory_formats
+from strategies.dtypes import dtypes, input_views, memory_formats, param_layouts
 from strategies.geometry import (
     conv_geometries,
     conv_transpose_geometries,
     full_kernel_geometries,
+    linear_geometries,
     patch_geometries,
     pointwise_geometries,
     unpatchify_geometries,
@@ -24,6 +27,8 @@ __all__ = [
     "composition_cases",
     "conv_transpose_cases",
     "full_kernel_cases",
+    "invalid_cases",
+    "linear_cases",
     "general_cases",
     "patch_embedding_cases",
     "pointwise_cases",
@@ -31,6 +36,7 @@ __all__ = [
 ]
 
 MAX_HEAD_FEATURES = 16
+EMPTY_ONE_IN = 16
 SEEDS = st.integers(0, 2**32 - 1)
 
 
@@ -42,8 +48,13 @@ def cases(
     head_features: bool = False,
     values: st.SearchStrategy[str] | None = None,
     dtype_names: st.SearchStrategy[str] | None = None,
+    empty_batch: bool = True,
 ) -> Case:
     geometry = draw(geometries, label="geometry")
+    # about one example in EMPTY_ONE_IN has no batch (a detection head with no proposals); the
+    # simplest draw (0) is a batch, so shrinking moves away from empty
+    if empty_batch and draw(st.integers(0, EMPTY_ONE_IN - 1), label="empty_batch") == EMPTY_ONE_IN - 1:
+        geometry = replace(geometry, batch=0)
     head = 0
     if head_features:
         # the head's weight [head, out_features] stays within the size budget too
@@ -57,6 +68,7 @@ def cases(
         input_view=draw(input_views(), label="input_view"),
         head_features=head,
         seed=draw(SEEDS, label="seed"),
+        param_layout=draw(param_layouts(), label="param_layout"),
     )
 
 
@@ -94,7 +106,8 @@ def composition_cases(
 
 def classifier_head_cases(*, dtype_names: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Case]:
     """Full-kernel heads: out_channels are the classes of the classifier."""
-    return cases(full_kernel_geometries(), dtype_names=dtype_names)
+    # no empty batch: the mean cross-entropy of no example is 0/0 (NaN) in every formulation
+    return cases(full_kernel_geometries(), dtype_names=dtype_names, empty_batch=False)
 
 
 def conv_transpose_cases(*, rank: int | None = None) -> st.SearchStrategy[Case]:
@@ -110,3 +123,19 @@ def unpatchify_cases(*, rank: int | None = None) -> st.SearchStrategy[Case]:
 def patch_embedding_cases(*, rank: int | None = None) -> st.SearchStrategy[Case]:
     """Patch embeddings (stride == kernel), inputs with and without a remainder."""
     return cases(patch_geometries(rank=rank))
+
+
+def linear_cases(*, empty_features: bool = False) -> st.SearchStrategy[Case]:
+    """A Linear over the last dimension of a ``[N, *size, C]`` input (``memory_format`` channels_last:
+    that input is contiguous; contiguous: it is a permuted view); ``empty_features``: no in or no
+    out features."""
+    return cases(linear_geometries(empty_features=empty_features))
+
+
+def invalid_cases(family: str, breaks: tuple[str, ...]) -> st.SearchStrategy[Case]:
+    """A valid case of ``family`` ("linear": a Linear on any rank; "conv": any Conv2d) with one of
+    ``breaks`` to break (``Case.invalid``; linconv.relations.shape_contract). Never an empty batch:
+    an empty input has no element a wrong shape could misplace, and torch lets some through."""
+    geometries = linear_geometries() if family == "linear" else conv_geometries()
+    valid = cases(geometries, empty_batch=False)
+    return st.builds(lambda case, broken: replace(case, invalid=broken), valid, st.sampled_from(breaks))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from linconv.core import config
-from linconv.core.cases import INPUT_VIEWS, MEMORY_FORMATS
+from linconv.core.cases import INPUT_VIEWS, MEMORY_FORMATS, PARAM_LAYOUTS
 
-__all__ = ["dtypes", "input_views", "memory_formats"]
+__all__ = ["dtypes", "input_views", "memory_formats", "param_layouts"]
 
 
 def dtypes(*, allowed: tuple[str, ...] | None = None) -> st.SearchStrategy[str]:
@@ -26,3 +26,10 @@ def input_views() -> st.SearchStrategy[str]:
     """'dense', 'strided' (a non-contiguous view: every other column of a wider tensor) or
     'size1_strides' (non-canonical strides on size-1 dimensions: docs/robustness.md)."""
     return st.sampled_from(INPUT_VIEWS)
+
+
+def param_layouts() -> st.SearchStrategy[str]:
+    """How weights, biases and the upstream gradient are stored: 'dense' (the memory format),
+    'sliced' (a view into a larger parameter), 'transposed' (a tied ``weight.t()``), 'permuted'
+    (an HWIO checkpoint permuted back) or 'size1_strides' (linconv.core.cases.Case)."""
+    return st.sampled_from(PARAM_LAYOUTS)

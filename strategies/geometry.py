@@ -20,6 +20,7 @@ __all__ = [
     "conv_geometries",
     "conv_transpose_geometries",
     "full_kernel_geometries",
+    "linear_geometries",
     "patch_geometries",
     "pointwise_geometries",
     "unpatchify_geometries",
@@ -215,6 +216,32 @@ def full_kernel_geometries(draw, *, max_numel: int | None = None, dense: bool = 
 
 def _ranks(rank: int | None) -> st.SearchStrategy[int]:
     return st.sampled_from(RANKS) if rank is None else st.just(rank)
+
+
+MAX_LINEAR_ROWS = 24  # rows N*prod(size) of a Linear's input: one formulation calls it per row
+MAX_LINEAR_FEATURES = 512
+
+
+@st.composite
+def linear_geometries(draw, *, max_numel: int | None = None, empty_features: bool = False) -> ConvGeometry:
+    """A Linear over the last dimension of ``[N, *size, C]`` (1 to 3 ``size`` dims drawn), as the
+    geometry of the matching 1x1 conv on ``[N, C, *size]`` (stride, dilation and groups 1).
+    ``empty_features``: in_features or out_features is 0 (the other drawn as usual)."""
+    budget = max_numel or config.max_numel()
+    rank = draw(_ranks(None), label="rank")
+    batch = draw(st.integers(1, MAX_BATCH), label="batch")
+    sizes = draw(_sizes([1] * rank, [MAX_POINTWISE_SIZE] * rank, lambda s: batch * math.prod(s), MAX_LINEAR_ROWS, rank))
+    rows = batch * math.prod(sizes)
+    cin = draw(st.integers(1, _cap(budget, rows, MAX_LINEAR_FEATURES)), label="in_features")
+    cout = draw(st.integers(1, _cap(budget, max(rows, cin), MAX_LINEAR_FEATURES)), label="out_features")
+    if empty_features:
+        if draw(st.booleans(), label="empty_out_features"):
+            cout = 0
+        else:
+            cin = 0
+    bias = draw(st.booleans(), label="bias")
+    ones = (1,) * rank
+    return ConvGeometry(batch, cin, cout, sizes, ones, ones, (0,) * rank, ones, 1, "zeros", bias)
 
 
 @st.composite

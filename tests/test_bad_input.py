@@ -332,8 +332,19 @@ def test_pytest_option_rejects(option, message):
 
 G = ConvGeometry
 GEOMETRY_ERRORS = [
-    (lambda: G(0, 1, 1, (1, 1)), "batch must be a positive int, got 0"),
-    (lambda: G(1, True, 1, (1, 1)), "in_channels must be a positive int, got True"),
+    (
+        lambda: G(-1, 1, 1, (1, 1)),
+        "batch must be a positive int (or 0: an empty batch, a Linear with no in or out features), got -1",
+    ),
+    (
+        lambda: G(1, True, 1, (1, 1)),
+        "in_channels must be a positive int (or 0: an empty batch, a Linear with no in or out features), got True",
+    ),
+    (
+        lambda: G(1, 0, 1, (3, 3), kernel=3),
+        "in_channels=0, out_channels=1: zero features only for a Linear's geometry "
+        "(kernel 1, stride 1, groups 1, not transposed)",
+    ),
     (lambda: G(1, 1, 1, (2.5, 1)), "size must be 1 to 3 positive ints (the spatial input size), got (2.5, 1)"),
     (lambda: G(1, 1, 1, (1, 1, 1, 1)), "size must be 1 to 3 positive ints (the spatial input size), got (1, 1, 1, 1)"),
     (lambda: G(1, 1, 1, (0, 3)), "size must be positive in every dimension, got (0, 3)"),

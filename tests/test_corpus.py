@@ -194,7 +194,8 @@ MALFORMED = [
     (
         "unknown case field",
         valid(case={**valid()["case"], "colour": 1}),
-        "case.colour: unknown field (known: geometry, dtype, values, memory_format, input_view, head_features, seed)",
+        "case.colour: unknown field (known: geometry, dtype, values, memory_format, input_view, head_features, seed, "
+        "param_layout)",
     ),
     (
         "missing geometry field",

@@ -46,6 +46,7 @@ REQUIRED_CLASSES = {
     "wrong gradient for one argument",
     "stale tiles for large batches",
     "silent truncation instead of a shape error",
+    "wrong on an empty dimension",
 }
 
 
@@ -177,6 +178,17 @@ DORMANT = {
     ),
     "unpatchify_blocks_patch_major": Case(ConvGeometry(2, 3, 4, (3, 2), kernel=2, stride=2, transposed=True)),
     "patch_remainder_cropped_at_the_start": Case(ConvGeometry(2, 3, 4, (8, 8), kernel=4, stride=4)),
+    # weight/bias/upstream views, Linear on any rank, empty dimensions (issue 14)
+    "weight_view_read_as_contiguous": Case(ConvGeometry(2, 3, 4, (6, 6)), memory_format="channels_last"),
+    "linear_weight_view_read_as_contiguous": Case(ConvGeometry(2, 3, 4, (5,))),
+    "bias_view_offset_ignored": Case(ConvGeometry(2, 3, 4, (4, 4), kernel=4), param_layout="transposed"),
+    "upstream_view_read_as_contiguous": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3), param_layout="size1_strides"),
+    "linear_folds_strided_input_in_memory_order": Case(ConvGeometry(2, 3, 4, (5,)), memory_format="channels_last"),
+    "empty_batch_output_of_input_size": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3)),
+    "flatten_infers_size_of_empty_batch": Case(ConvGeometry(2, 3, 4, (4, 4), kernel=4)),
+    "no_features_returns_zeros": Case(ConvGeometry(2, 3, 0, (5,))),
+    "linear_truncates_extra_features": Case(ConvGeometry(2, 3, 4, (5,)), invalid="fewer_channels"),
+    "conv_groups_taken_from_the_weight": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3), invalid="more_channels"),
 }
 
 

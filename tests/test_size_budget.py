@@ -15,6 +15,7 @@ from strategies.cases import (
     conv_transpose_cases,
     full_kernel_cases,
     general_cases,
+    linear_cases,
     patch_embedding_cases,
     pointwise_cases,
     unpatchify_cases,
@@ -33,6 +34,8 @@ STRATEGIES = {
     "conv_transpose": (conv_transpose_cases(), True),
     "unpatchify": (unpatchify_cases(), False),
     "patch_embedding": (patch_embedding_cases(), False),
+    "linear_last_dim": (linear_cases(), False),
+    "linear_empty_features": (linear_cases(empty_features=True), False),
 }
 
 

@@ -19,7 +19,9 @@ from linconv.core.geometry import ConvGeometry
 __all__ = [
     "DTYPES",
     "INPUT_VIEWS",
+    "INVALID_INPUTS",
     "MEMORY_FORMATS",
+    "PARAM_LAYOUTS",
     "VALUE_KINDS",
     "PARAM_NAMES",
     "Case",
@@ -39,6 +41,14 @@ DTYPES: dict[str, torch.dtype] = {
 VALUE_KINDS = ("normal", "integer", "positive", "wide")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 INPUT_VIEWS = ("dense", "strided", "size1_strides")
+# How the weights, biases and the upstream gradient fed to backward are stored ("dense": the
+# memory format, as before this axis existed). OHWI storage permuted back is channels_last;
+# "permuted" is HWIO (kernel dims outermost, O innermost). Details: Case.param_layout.
+PARAM_LAYOUTS = ("dense", "sliced", "transposed", "permuted", "size1_strides")
+# What the shape-contract relations break ("": nothing, a valid input): one channel (in feature)
+# more or fewer than the weight takes, groups that do not divide the channels, a kernel larger
+# than the padded input (linconv.relations.shape_contract).
+INVALID_INPUTS = ("", "more_channels", "fewer_channels", "groups", "kernel")
 
 # Largest magnitude of the small integers drawn in the exact lane, per dtype. Chosen so that
 # typical sums stay below 2**precision (bfloat16: 8 bits, float16: 11, float32: 24); the check
@@ -67,6 +77,15 @@ def channels_last(t: torch.Tensor) -> torch.Tensor:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _size1_strides(dense: torch.Tensor) -> torch.Tensor:
+    """``dense`` with half the canonical stride on every size-1 dimension (the batch stride of an
+    N=1 batch, the row stride of a one-row image): same elements, unusual metadata."""
+    strides = tuple(
+        max(1, stride // 2) if size == 1 else stride for size, stride in zip(dense.shape, dense.stride(), strict=True)
+    )
+    return dense.as_strided(dense.shape, strides)
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -114,6 +133,15 @@ class Case:
     composition relation). ``input_view='strided'`` hands the formulations a non-contiguous view;
     ``'size1_strides'`` the dense tensor with non-canonical strides on its size-1 dimensions (legal,
     never used to address an element, and what ``img.permute(2, 0, 1).unsqueeze(0)`` produces).
+
+    ``param_layout`` is the same axis for the weights, biases and the upstream gradient:
+    ``'dense'`` (the memory format), ``'sliced'`` (a view into a parameter one larger in every
+    dimension, from index 1: a storage offset and, from 2-D on, non-unit strides, as a slice of a
+    fused QKV weight), ``'transposed'`` (dims 0 and 1 swapped in storage: a tied ``weight.t()``),
+    ``'permuted'`` (stored HWIO, kernel dims outermost, and permuted back; OHWI storage is
+    ``channels_last``), ``'size1_strides'`` (non-canonical strides on size-1 dimensions: C_in/groups
+    = 1, a 1x1 kernel, O = 1). A 1-D tensor (a bias) is only ever sliced or given odd size-1 strides.
+    The float64 reference always runs on contiguous copies.
     """
 
     geometry: ConvGeometry
@@ -124,6 +152,8 @@ class Case:
     head_features: int = 0
     seed: int = 0
     device: str = "cpu"
+    param_layout: str = "dense"
+    invalid: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.geometry, ConvGeometry):
@@ -132,6 +162,8 @@ class Case:
         _check_choice("values", self.values, VALUE_KINDS)
         _check_choice("memory_format", self.memory_format, MEMORY_FORMATS)
         _check_choice("input_view", self.input_view, INPUT_VIEWS)
+        _check_choice("param_layout", self.param_layout, PARAM_LAYOUTS)
+        _check_choice("invalid", self.invalid, INVALID_INPUTS)
         # bool is an int in Python, but `"seed": true` in a file is a mistake, not the seed 1
         if not _is_int(self.head_features) or self.head_features < 0:
             raise ValueError(f"head_features must be an int >= 0, got {self.head_features!r}")
@@ -168,6 +200,10 @@ class Case:
         parts = [self.geometry.describe(), self.dtype]
         defaults = {"values": "normal", "memory_format": "contiguous", "input_view": "dense"}
         parts += [getattr(self, name) for name, default in defaults.items() if getattr(self, name) != default]
+        if self.param_layout != "dense":
+            parts.append(f"params-{self.param_layout}")
+        if self.invalid:
+            parts.append(f"invalid-{self.invalid}")
         if self.head_features:
             parts.append(f"head{self.head_features}")
         return " ".join(parts)
@@ -232,20 +268,23 @@ class Case:
                 gen, (self.head_features, head_fan_in), scale=1 / math.sqrt(head_fan_in), role="weight"
             )
             head_bias = self._values(gen, (self.head_features,), scale=1 / math.sqrt(head_fan_in), role="weight")
-        target = torch.randint(0, g.out_channels, (g.batch,), generator=gen)
+        target = torch.randint(0, max(1, g.out_channels), (g.batch,), generator=gen)
         return CaseTensors(
             x=self._layout_input(x),
-            weight=self._layout_weight(weight),
-            bias=self._place(bias),
-            head_weight=self._place(head_weight),
-            head_bias=self._place(head_bias),
+            weight=self._layout_param(weight),
+            bias=self._layout_param(bias),
+            head_weight=self._layout_param(head_weight),
+            head_bias=self._layout_param(head_bias),
             target=target.to(self.device),
         )
 
     def upstream(self, shape: tuple[int, ...] | torch.Size) -> torch.Tensor:
         """The gradient fed to backward for an output of ``shape``; same for every formulation."""
         gen = torch.Generator().manual_seed((self.seed * 2654435761 + 1) % 2**63)
-        return self._place(self._values(gen, tuple(shape), scale=1.0, role="input"))  # type: ignore[return-value]
+        upstream = self._values(gen, tuple(shape), scale=1.0, role="input")
+        if self.param_layout == "dense":
+            return self._place(upstream)  # type: ignore[return-value]
+        return self._layout_param(upstream)  # type: ignore[return-value]
 
     def _values(self, gen: torch.Generator, shape: tuple[int, ...], *, scale: float, role: str) -> torch.Tensor:
         """Float64 values of the case's kind. Inputs of the integer kind are never 0 so that
@@ -275,22 +314,34 @@ class Case:
     def _dense(self, t: torch.Tensor) -> torch.Tensor:
         return channels_last(t) if self.memory_format == "channels_last" else t.contiguous()
 
-    def _layout_weight(self, w: torch.Tensor) -> torch.Tensor:
-        return self._dense(self._place(w))  # type: ignore[arg-type]
+    def _layout_param(self, w: torch.Tensor | None) -> torch.Tensor | None:
+        """A weight, bias or upstream gradient in the case's ``param_layout`` (a bias in the
+        default layout stays as it always was: contiguous)."""
+        w = self._place(w)
+        if w is None:
+            return None
+        layout = self.param_layout
+        if layout == "dense" or (w.dim() < 2 and layout in ("transposed", "permuted")):
+            return self._dense(w)
+        if layout == "size1_strides":
+            return _size1_strides(self._dense(w))
+        if layout == "sliced":
+            # the tensor is rows 1.. and columns 1.. of a parameter one larger in every dimension
+            base = self._dense(torch.zeros([n + 1 for n in w.shape], dtype=w.dtype, device=w.device))
+            view = base[tuple(slice(1, None) for _ in w.shape)]
+            view.copy_(w)
+            return view
+        # storage in another order, permuted back: dims 0 and 1 swapped, or HWIO (kernel first)
+        order = (1, 0, *range(2, w.dim())) if layout == "transposed" else (*range(2, w.dim()), 1, 0)
+        inverse = tuple(order.index(d) for d in range(w.dim()))
+        return w.permute(order).contiguous().permute(inverse)
 
     def _layout_input(self, x: torch.Tensor) -> torch.Tensor:
         x = self._place(x)  # type: ignore[assignment]
         if self.input_view == "dense":
             return self._dense(x)
         if self.input_view == "size1_strides":
-            # half the canonical stride on every size-1 dimension (the batch stride of an N=1
-            # batch, the row stride of a one-row image): same elements, unusual metadata
-            dense = self._dense(x)
-            strides = tuple(
-                max(1, stride // 2) if size == 1 else stride
-                for size, stride in zip(dense.shape, dense.stride(), strict=True)
-            )
-            return dense.as_strided(dense.shape, strides)
+            return _size1_strides(self._dense(x))
         # A view into a tensor twice as wide, every other column: same values, non-unit strides.
         base = self._dense(torch.zeros((*x.shape[:-1], 2 * x.shape[-1]), dtype=x.dtype, device=x.device))
         view = base[..., ::2]

@@ -24,6 +24,9 @@ _TUPLE_FIELDS = ("kernel", "stride", "dilation")
 # (minimal_dict), so every stored id stays valid.
 _ZERO_TUPLE_FIELDS = ("output_padding",)
 _INT_FIELDS = ("batch", "in_channels", "out_channels", "groups")
+# torch accepts these empty: a batch of no example (a detection head with no proposals), and for a
+# Linear no in or out features (Linear(0, O) returns its bias)
+_MAY_BE_EMPTY = ("batch", "in_channels", "out_channels")
 
 
 def _is_int(value: object) -> bool:
@@ -96,11 +99,28 @@ class ConvGeometry:
             object.__setattr__(self, "padding", ntuple(self.padding, self.rank, "padding"))
         self._validate()
 
+    def validate(self) -> None:
+        """Check the geometry again (ValueError naming what is wrong): for code handed a geometry
+        that may have been copied and changed without validation (the shape contracts do that)."""
+        self._validate()
+
     def _validate(self) -> None:
         for name in _INT_FIELDS:
             value = getattr(self, name)
+            if name in _MAY_BE_EMPTY and _is_int(value) and value == 0:
+                continue
             if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+                empty = " (or 0: an empty batch, a Linear with no in or out features)" if name in _MAY_BE_EMPTY else ""
+                raise ValueError(f"{name} must be a positive int{empty}, got {value!r}")
+        if 0 in (self.in_channels, self.out_channels) and not (
+            set(self.kernel) == {1} and set(self.stride) == {1} and self.groups == 1 and not self.transposed  # type: ignore[arg-type]
+        ):
+            # torch refuses a conv with no output channel and gives a conv with no input channel an
+            # output of no channel (docs/robustness.md): only a Linear's geometry may have either
+            raise ValueError(
+                f"in_channels={self.in_channels}, out_channels={self.out_channels}: zero features only for a "
+                "Linear's geometry (kernel 1, stride 1, groups 1, not transposed)"
+            )
         if min(self.size) < 1:
             raise ValueError(f"size must be positive in every dimension, got {self.size}")
         if not isinstance(self.bias, bool):

@@ -40,6 +40,7 @@ BUG_CLASSES = {
     "backward": "wrong gradient for one argument",
     "tiles": "stale tiles for large batches",
     "shapes": "silent truncation instead of a shape error",
+    "empty": "wrong on an empty dimension",
     "fan_in": "wrong fan-in in init",
     "lowering": "a compiler's wrong lowering or folding of one pattern",
     "one_term": "one dropped term (sharpness probe)",

@@ -40,7 +40,9 @@ class KnownBug:
     name: str
     link: str
     summary: str
-    kind: str  # "crash" (the process dies), "wrong result" or "compile error" (torch.compile raises)
+    # "crash" (the process dies), "wrong result", "error" (raises on a legal input) or
+    # "compile error" (torch.compile raises)
+    kind: str
     observed_on: tuple[str, ...]  # torch versions where the reproducer failed here
     reproducer: str  # a Python program; exits 0 when the bug is absent
     env: tuple[tuple[str, str], ...] = ()
@@ -117,6 +119,22 @@ class GroupedConvWeightGradSize1Strides(KnownBug):
             and g.groups > 1
             and g.in_per_group >= 2
             and 1 in (g.batch, *g.size)
+        )
+
+
+@dataclass(frozen=True)
+class SlowConv2dGradWeightNotContiguous(KnownBug):
+    def matches(self, case: Case) -> bool:
+        g = case.geometry
+        return (
+            case.device == "cpu"
+            and case.dtype in ("float64", "bfloat16", "float16")
+            and case.memory_format == "channels_last"
+            and case.param_layout in ("permuted", "size1_strides")
+            and g.rank == 2
+            and not g.transposed
+            and g.groups == 1
+            and g.out_channels == 1
         )
 
 
@@ -273,6 +291,27 @@ for conv, shape in ((torch.nn.Conv2d(2, 3, 1), (1, 2, 3, 3)), (torch.nn.Conv3d(2
 sys.exit(1 if failed else 0)
 """
 
+# Found by the weight-layout axis (Case.param_layout, issue 14) on its first run: a conv2d with
+# one output channel, a channels_last input and a weight whose size-1 dimension (O = 1) has a
+# non-canonical stride (an HWIO checkpoint permuted back, or odd size-1 strides) raises
+# "slow_conv2d: grad_weight must be contiguous" in backward (float64, bfloat16, float16; float32
+# goes through oneDNN and passes). The weight is legal: channels_last-contiguous, its O stride never
+# used. Grid of 3,360 layouts (ranks 1-3, conv and transposed, O/C_in/kernel/groups 1 or 2, every
+# param_layout and memory format, 4 dtypes): these 6 raised, all 2-D, groups 1, O = 1, channels_last.
+# The class of pytorch/vision#6001 (fixed in 2022 for another stride pattern).
+_SLOW_CONV2D_GRAD_WEIGHT = """
+import sys, torch, torch.nn.functional as F
+x = torch.randn(2, 3, 2, 2, dtype=torch.float64).contiguous(memory_format=torch.channels_last).requires_grad_()
+w0 = torch.randn(1, 3, 2, 2, dtype=torch.float64)
+w = w0.permute(2, 3, 1, 0).contiguous().permute(3, 2, 0, 1).detach().requires_grad_()  # HWIO storage
+try:
+    F.conv2d(x, w).sum().backward()
+except RuntimeError as error:
+    print("backward raised:", error)
+    sys.exit(1)
+print("no error")
+"""
+
 KNOWN_BUGS: tuple[KnownBug, ...] = (
     OneDnn1x1BackwardWeights(
         name="onednn-1x1-bwd-weights-nhwc-small-ic",
@@ -305,6 +344,16 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         kind="wrong result",
         observed_on=("2.13.0", "2.14.1"),
         reproducer=_GROUPED_SIZE1_STRIDES,
+    ),
+    SlowConv2dGradWeightNotContiguous(
+        name="slow-conv2d-bwd-grad-weight-not-contiguous",
+        link="docs/robustness.md#known-upstream-bugs (class of https://github.com/pytorch/vision/issues/6001)",
+        summary="conv2d backward on the CPU (float64/bfloat16/float16) with a channels_last input, one output "
+        "channel and a weight with a non-canonical stride on O (HWIO storage, odd size-1 strides): raises "
+        "'slow_conv2d: grad_weight must be contiguous' on a legal weight",
+        kind="error",
+        observed_on=("2.13.0",),
+        reproducer=_SLOW_CONV2D_GRAD_WEIGHT,
     ),
     OneDnnAmxBf16StridedSingleColumn(
         name="onednn-amx-bf16-conv-fwd-strided-single-column",

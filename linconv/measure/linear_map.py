@@ -68,7 +68,8 @@ def _forward(fn: Formulation, x, params: Params, grads, g, convert) -> tuple[tor
 
 def _backward(y, xl, p: Params, grads, upstream) -> dict[str, torch.Tensor | None]:
     if grads and y.shape == upstream.shape and y.requires_grad:
-        (y * upstream.to(y.dtype)).sum().backward()
+        # the upstream gradient reaches the backward kernels as it is stored (Case.param_layout)
+        y.backward(upstream.to(y.dtype))
     leaves = {"x": xl, **p.as_dict()}
     return {n: None if leaves[n] is None else leaves[n].grad for n in grads}
 

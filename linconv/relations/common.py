@@ -91,10 +91,29 @@ def composition_reductions(g: ConvGeometry, head_features: int) -> dict[str, int
     }
 
 
-def requires(*conditions: tuple[Callable[[Case], bool], str]) -> Callable[[Case], str]:
-    """An ``applies_to`` for a Relation: the reason of the first condition a case fails ("" if none)."""
+# The shape contracts' condition (linconv.relations.shape_contract): an invalid input.
+INVALID = (lambda c: bool(c.invalid), "it needs an invalid input (invalid: more_channels, fewer_channels, ...)")
+
+# A geometry with no in or out features is a Linear's (ConvGeometry): only the relations that
+# say so (``requires(..., empty_features=True)``) take one; no conv formulation can.
+_FEATURES = (
+    lambda c: c.geometry.in_channels > 0 and c.geometry.out_channels > 0,
+    "it needs in_channels and out_channels >= 1 (torch refuses a conv with no output channel)",
+)
+
+
+VALID = (lambda c: not c.invalid, "it needs a valid input (invalid must be empty: that is the shape contracts')")
+
+
+def requires(*conditions: tuple[Callable[[Case], bool], str], empty_features: bool = False) -> Callable[[Case], str]:
+    """An ``applies_to`` for a Relation: the reason of the first condition a case fails ("" if none).
+    Unless ``empty_features``, the case needs in and out features; unless a condition reads
+    ``invalid``, a valid input (the shape contracts list their own conditions)."""
+    checked = conditions if empty_features else (_FEATURES, *conditions)
+    if not any(condition is INVALID for condition in conditions):
+        checked = (VALID, *checked)
 
     def applies_to(case: Case) -> str:
-        return next((why for holds, why in conditions if not holds(case)), "")
+        return next((why for holds, why in checked if not holds(case)), "")
 
     return applies_to

@@ -22,6 +22,7 @@ The 2-D relations keep their own modules and names (pointwise, full_kernel, ...)
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
@@ -73,7 +74,7 @@ def unfold_matmul_nd(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tenso
     out = g.output_size()
     # [N, C, o_1..o_r, k_1..k_r] -> [N, C, k_1..k_r, o_1..o_r] -> [N, groups, C/groups * taps, positions]
     cols = cols.permute(0, 1, *range(2 + r, 2 + 2 * r), *range(2, 2 + r))
-    cols = cols.reshape(n, g.groups, g.reduction_length(), -1)
+    cols = cols.reshape(n, g.groups, g.reduction_length(), math.prod(out))  # no -1: n may be 0
     w = p.weight.reshape(g.groups, g.out_per_group, g.reduction_length())
     y = torch.matmul(w, cols).reshape(n, g.out_channels, *out)
     return y if p.bias is None else y + p.bias.view(1, -1, *[1] * r)

@@ -39,9 +39,10 @@ def unfold_numel(g: ConvGeometry) -> int:
 
 def dense_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
     """The conv as one dense ("Toeplitz") Linear on the flattened input."""
+    dense = dense_conv_weight(p.weight, g)  # first: it refuses a geometry that does not fit
     positions = g.out_features // g.out_channels
     bias = None if p.bias is None else p.bias.repeat_interleave(positions)
-    y = F.linear(x.flatten(1), dense_conv_weight(p.weight, g), bias)
+    y = F.linear(x.flatten(1), dense, bias)
     return y.view(x.shape[0], *g.output_shape[1:])
 
 

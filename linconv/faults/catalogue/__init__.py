@@ -15,9 +15,11 @@ from linconv.faults.catalogue import (  # noqa: F401  (importing a module regist
     bias,
     compiled,
     edges,
+    empty,
     init,
     layout,
     precision,
     shapes,
     sharpness,
+    views,
 )

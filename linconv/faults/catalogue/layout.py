@@ -160,3 +160,20 @@ def weight_hw_transposed(conv: Formulation) -> Formulation:
         return conv(x, p, g)
 
     return fn
+
+
+@fault(
+    relation="linear_last_dim",
+    formulation="linear_nd",
+    bug_class="layout",
+    description="a Linear on a 3-D or higher input that is not contiguous ([N, L, C] transposed from "
+    "[N, C, L]) folds its leading dimensions in memory order",
+)
+def linear_folds_strided_input_in_memory_order(linear: Formulation) -> Formulation:
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        rows = x.movedim(1, -1)  # the Linear's input [N, *size, C]
+        if rows.dim() >= 3 and not rows.is_contiguous():
+            x = read_as_contiguous(rows).movedim(-1, 1)
+        return linear(x, p, g)
+
+    return fn

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from linconv.core.cases import Params
@@ -78,5 +80,36 @@ def output_size_floor_truncates(linear: Formulation) -> Formulation:
 def squeeze_instead_of_flatten(conv_flat: Formulation) -> Formulation:
     def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
         return conv_flat(x, p, g).squeeze()  # [N, O] -> [O] at batch 1
+
+    return fn
+
+
+@fault(
+    relation="shape_contract_linear",
+    formulation="flatten_linear",
+    bug_class="shapes",
+    description="a Linear handed more features than it takes silently drops the extra ones instead of raising",
+)
+def linear_truncates_extra_features(linear: Formulation) -> Formulation:
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        return linear(x[:, : p.weight.shape[1]], p, g)  # the conv layout's channels are the features
+
+    return fn
+
+
+@fault(
+    relation="shape_contract_conv",
+    formulation="conv2d",
+    bug_class="shapes",
+    description="groups that do not divide the channels are silently replaced by the groups the weight implies",
+)
+def conv_groups_taken_from_the_weight(conv: Formulation) -> Formulation:
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        if x.shape[1] % g.groups:
+            implied = x.shape[1] // p.weight.shape[1]
+            if implied >= 1 and x.shape[1] % implied == 0 and p.weight.shape[0] % implied == 0:
+                g = copy.copy(g)
+                object.__setattr__(g, "groups", implied)
+        return conv(x, p, g)
 
     return fn
