@@ -148,6 +148,8 @@ DORMANT = {
     "bias_added_twice_channels_last": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3)),
     "float64_computed_in_float32": Case(ConvGeometry(2, 3, 4, (6, 6), kernel=3)),
     "half_accumulated_in_half": Case(ConvGeometry(2, 3, 4, (4, 4), kernel=4)),
+    # one block of 64 terms (K = 4 channels of 4x4) in float16: the block's sum is the result
+    "half_blocks_added_in_half": Case(ConvGeometry(2, 4, 4, (4, 4), kernel=4), dtype="float16"),
     "linear_grad_weight_first_sample": Case(ConvGeometry(1, 3, 4, (4, 4), kernel=4)),
     "conv_grad_bias_first_position": Case(ConvGeometry(2, 3, 4, (1, 1))),
     "conv_grad_input_unflipped": Case(ConvGeometry(2, 3, 4, (6, 6))),
