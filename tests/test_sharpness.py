@@ -60,8 +60,10 @@ from linconv.faults import Fault, get_fault
 from linconv.faults.catalogue.sharpness import drop_last_input_channel, drop_one_input_term
 from linconv.faults.search import search
 from linconv.measure import RelationResult
-from linconv.relations import Relation, get, run_relation
+from linconv.relations import Relation, get, names, run_relation
 from strategies.geometry import MAX_CHANNELS_PER_GROUP, MAX_FULL_KERNEL_SIZE, MAX_KERNEL, MAX_PATCH
+
+HALF = ("bfloat16", "float16")
 
 # conv_geometries() passes max_per_group=16 to its channel draw (strategies/geometry.py).
 GENERAL_MAX_CHANNELS_PER_GROUP = 16
@@ -198,6 +200,19 @@ GEOMETRIES_AT_LARGEST_K["composition_1d"] = GEOMETRIES_AT_LARGEST_K["full_kernel
 GEOMETRIES_AT_LARGEST_K["composition_3d"] = GEOMETRIES_AT_LARGEST_K["full_kernel_3d"]
 HEAD_FEATURES = 16  # strategies.cases.MAX_HEAD_FEATURES
 _COMPOSITIONS = ("composition", "composition_1d", "composition_3d")
+
+
+@pytest.mark.parametrize("relation", sorted(LARGEST_K))
+def test_explicit_half_precision_examples_sit_at_the_largest_k(relation):
+    # issue 14: the ci profile reaches the largest K in float16 and bfloat16 for every relation,
+    # through its explicit examples (linconv.relations.common.half_precision_examples)
+    if relation.startswith("init"):
+        pytest.skip("init compares parameters bit for bit: no reduction, no error model")
+    for name in (relation, f"converted_{relation}"):
+        if name not in names():
+            continue
+        half = {c.dtype: c.geometry.reduction_length() for c in get(name).examples if c.dtype in HALF}
+        assert half == dict.fromkeys(HALF, LARGEST_K[relation]), (name, half)
 
 
 def test_cases_at_largest_k_fit_the_budget():
