@@ -2,7 +2,7 @@
 
 For an output element ``y = sum_k w_k x_k + b`` computed in a floating-point format::
 
-    |y_hat - y| <= u_out * |y| + C * (u_in + sqrt(K) * u_acc + u_part) * M + C * u_mid * (R + |y|) + tiny
+    |y_hat - y| <= u_out * |y| + C * (u_in + sqrt(K) * u_acc + u_part) * M + C * u_mid * min(R + |y|, M) + tiny
 
 - ``M = (|W| (*) |x|) + |b|`` is the same linear map applied to absolute values (float64): the
   classic bound for a sum of K products scales with it (Higham, *Accuracy and Stability of
@@ -23,6 +23,9 @@ For an output element ``y = sum_k w_k x_k + b`` computed in a floating-point for
   roundings"). The result is rounded too: ``u_out |y|`` is its correct rounding, and ``C u |y|``
   leaves room for a kernel that rounds it faithfully (within one ulp, ``2u|y|``) or once more
   (the benign fault ``one_ulp_output_noise``: 1.5 ulp), as ``C u M >= C u |y|`` did before.
+  The charge is capped at ``M``, the old one: where nothing cancels (``R + |y|`` up to ``2M``:
+  positive values) the bound stays what it was and C covers the rounding as calibrated then;
+  where the result cancels, ``R + |y| << M`` and the bound is sharp.
   Where a formulation does not state its roundings, or the kernel may not be a sum of products
   rounded element by element (``Precision.per_element`` False: a cuDNN conv may transform its
   operands, Winograd/FFT; MPS is unmeasured), ``R + |y|`` is replaced by ``M``: the older, blunt
@@ -130,11 +133,12 @@ Rounded = torch.Tensor | float | None
 def _charged(
     reference: torch.Tensor, magnitude: torch.Tensor, rounded: Rounded, k: int, precision: Precision
 ) -> torch.Tensor:
-    """What ``C`` multiplies: the relative terms times ``M`` plus ``u_mid`` times ``R + |y|``
-    (``M`` where ``R`` is unknown or the kernel is not known to round per element)."""
+    """What ``C`` multiplies: the relative terms times ``M`` plus ``u_mid`` times
+    ``min(R + |y|, M)`` (``M`` where ``R`` is unknown or the kernel is not known to round per
+    element): never looser than the blunt charge, sharper where the result cancels."""
     if rounded is None or not precision.per_element:
         return (_relative(precision, k) + precision.u_mid) * magnitude
-    return _relative(precision, k) * magnitude + precision.u_mid * (rounded + reference.abs())
+    return _relative(precision, k) * magnitude + precision.u_mid * torch.minimum(rounded + reference.abs(), magnitude)
 
 
 def bound(
