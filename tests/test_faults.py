@@ -9,6 +9,7 @@ fault runs at the full ci budget without shrinking, and the benign ones at BENIG
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -229,5 +230,6 @@ def test_cli_runs_one_fault_and_prints_the_table():
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "[ok ] squeeze_instead_of_flatten: caught after 1 example(s)" in proc.stdout
+    # the full_kernel property's explicit examples run first: batch 1 (the fault's trigger) among them
+    assert re.search(r"\[ok \] squeeze_instead_of_flatten: caught after [1-3] example\(s\)", proc.stdout), proc.stdout
     assert "1/1 harmful faults caught, 0/0 benign perturbations flagged" in proc.stdout
