@@ -12,8 +12,11 @@ inside (or outside) the calibrated bound a result is:
 - both return a :class:`Verdict` (error, bound, error/bound) and raise ``AssertionError`` with a
   readable message when the bound is exceeded.
 
-The bound is the one every property of the suite uses (linconv.errormodel; docs/calibration.md):
-``|y_hat - y| <= u_out |y| + C (u_mid + u_in + sqrt(K) u_acc) M``. It holds for maps built of
+The bound is the suite's error model (linconv.errormodel; docs/calibration.md) in its general
+form: ``|y_hat - y| <= u_out |y| + C (u_mid + u_in + sqrt(K) u_acc) M``, every intermediate
+rounding charged against ``M`` (the suite's own formulations state what they round and get the
+sharper per-element charge, linconv.errormodel.intermediates; a module's internals are not
+known here). It holds for maps built of
 Conv/Linear layers and operations that only move or average values (flatten, view, permute,
 pooling); a module with other parameters (BatchNorm, LayerNorm, embeddings) is refused: fold it
 into the conv first. An activation between layers makes a different map, which is what the

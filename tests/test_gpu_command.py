@@ -17,6 +17,7 @@ from linconv.gpurun.document import GpuRun, page_name, render, violations
 from linconv.gpurun.plan import BENCHMARKS_S, CHECKS_S, DEFAULT_BUDGET_S, RESERVE_S, Stage, StageResult, plan
 from linconv.gpurun.probe import ErrorRow
 from linconv.lanes.modes import DEVICE_MODES
+from linconv.relations import get
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +104,8 @@ def test_a_cpu_rehearsal_runs_every_stage_and_writes_the_page(tmp_path):
         assert heading in text
     assert f"| torch | {torch.__version__} |" in text
     assert "| properties-default | every property" in text and "| exit 0 after" in text
-    assert "| pointwise | cpu (default) | 10 | 0 |" in text
+    # the debug profile's 10 drawn examples and the explicit ones (largest K in half precision)
+    assert f"| pointwise | cpu (default) | {10 + len(get('pointwise').examples)} | 0 |" in text
     assert "harmful fault not caught" in text  # 2 examples per fault: some escape, and the page says so
     assert "| head 512->1000 \\| batch 1 \\| forward | conv2d |" in text
     assert (work / "properties-default" / "report.json").is_file()

@@ -21,6 +21,7 @@ __all__ = [
     "half_accumulation",
     "input_rounding",
     "input_unit_roundoff",
+    "per_element_rounding",
     "reduced_precision_partial_sums",
     "underflow_scale",
 ]
@@ -101,6 +102,25 @@ def half_accumulation(device_type: str, op: str, dtype: torch.dtype, flags: Prec
     return bool(flags.cuda_fp16_accumulation)
 
 
+def per_element_rounding(device_type: str, ops: Iterable[str]) -> bool:
+    """Whether the kernels ``ops`` may run on ``device_type`` are all sums of products whose
+    intermediate results are rounded element by element, so that each rounding costs ``u`` times
+    the magnitude of what is rounded (``R``, linconv.errormodel.intermediates). Measured on the
+    CPU (oneDNN and ATen's kernels, docs/calibration.md); cuBLAS GEMMs are sums of products (their
+    split-K partial sums are ``u_part``). Not assumed where it is not known: a cuDNN convolution
+    may transform its operands (Winograd, FFT: the rounding of a transformed tile reaches every
+    output of the tile), and MPS is unmeasured; there the roundings are charged against ``M``."""
+    if device_type not in _DEVICE_TYPES:
+        raise ValueError(f"device_type must be one of {_DEVICE_TYPES}, got {device_type!r}")
+    ops = tuple(ops)
+    unknown = [op for op in ops if op not in OPS]
+    if unknown:
+        raise ValueError(f"ops must be among {OPS}, got {unknown}")
+    if device_type == "cpu":
+        return True
+    return device_type == "cuda" and "conv" not in ops
+
+
 def input_rounding(case: Case, ops: Iterable[str]) -> float:
     """The largest input rounding any of ``ops`` may apply on the case's device (float32 only:
     the flags lower float32 math alone)."""
@@ -127,7 +147,8 @@ def formulation_precision(
 ) -> Precision:
     """The error-model parameters of one formulation's result on ``case``: its dtype, the input
     rounding of its ops under the flags in force, the underflow scale ``scale``, and (for one
-    gradient) sums in the storage dtype or partial sums added there.
+    gradient) sums in the storage dtype or partial sums added there; whether its intermediate
+    roundings may be charged per element (:func:`per_element_rounding`).
 
     ``reduction_length`` is the length of the sums behind the compared tensor: with it, the
     partial sums a half-precision cuBLAS GEMM may add in its output dtype
@@ -150,4 +171,5 @@ def formulation_precision(
         storage_accumulation=storage_accumulation,
         storage_partial_sums=storage_partial_sums,
         underflow_scale=scale,
+        per_element=per_element_rounding(device_type, ops),
     )

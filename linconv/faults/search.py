@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
 
 from linconv.core.cases import Case
 from linconv.faults.record import Fault
@@ -86,15 +86,28 @@ def default_examples(fault: Fault) -> int:
     return ci_max_examples() if fault.lane == "eager" else min(ci_max_examples(), COMPILE_EXAMPLES)
 
 
-def search(fault: Fault, *, max_examples: int | None = None, shrink: bool = True, device: str = "cpu") -> Outcome:
+def search(
+    fault: Fault,
+    *,
+    max_examples: int | None = None,
+    shrink: bool = True,
+    device: str = "cpu",
+    explicit: bool = True,
+) -> Outcome:
     """Run the relation's property search with ``fault`` injected, in the fault's execution lane;
-    stop at the first violation."""
+    stop at the first violation.
+
+    ``explicit`` runs the relation's explicit examples first, as its property does (the largest
+    K in half precision, linconv.relations.common.half_precision_examples); False leaves the
+    drawn examples alone, to show that the search itself reaches a corner."""
     with execution_lane(fault.lane):
-        return _search(fault, in_lane(fault.faulted_relation(), fault.lane).run, max_examples, shrink, device)
+        run = in_lane(fault.faulted_relation(), fault.lane).run
+        return _search(fault, run, max_examples, shrink, device, explicit)
 
 
-def _search(fault: Fault, run, max_examples: int | None, shrink: bool, device: str) -> Outcome:
-    strategy = get(fault.relation).strategy()
+def _search(fault: Fault, run, max_examples: int | None, shrink: bool, device: str, explicit: bool) -> Outcome:
+    relation = get(fault.relation)
+    strategy = relation.strategy()
     seen: dict = {"examples": 0, "first": None, "worst": 0.0, "worst_case": None, "worst_detail": ""}
     phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target] + ([Phase.shrink] if shrink else [])
     started = time.perf_counter()
@@ -126,6 +139,9 @@ def _search(fault: Fault, run, max_examples: int | None, shrink: bool, device: s
         if worst > seen["worst"] or seen["worst_case"] is None:
             seen.update(worst=worst, worst_case=case, worst_detail=_describe_worst(result, worst))
 
+    if explicit:
+        for case in relation.examples:  # as properties/support.py adds them
+            probe = example(case=case)(probe)
     try:
         probe()
     except _Detected as found:

@@ -81,15 +81,18 @@ def compare(
     limit: torch.Tensor | None = None,
     missing_is_zero: bool = True,
     against: str = "reference",
+    rounded: torch.Tensor | float | None = None,
 ) -> Comparison:
     """The worst element of ``computed`` against ``reference`` by error / bound.
 
     The bound is, in this order: zero in the ``exact`` lane; ``limit`` where the relation derives
     its own; else the error model for ``magnitude`` (``|W| (*) |x| + |b|`` or its backward
-    analogue), ``reduction`` terms and ``precision``. A ``computed`` of None is a zero tensor when
-    ``missing_is_zero`` (a gradient that never reached a leaf), else a problem, as is a tensor that
-    only one side has. ``against`` names what ``reference`` is when it is not the float64
-    reference (``"eager"``: the same formulation run eagerly)."""
+    analogue), ``reduction`` terms, ``precision`` and the magnitude ``rounded`` of what the
+    formulation rounds before its result (None: unknown, charged against ``magnitude``). A
+    ``computed`` of None is a zero tensor when ``missing_is_zero`` (a gradient that never reached
+    a leaf), else a problem, as is a tensor that only one side has. ``against`` names what
+    ``reference`` is when it is not the float64 reference (``"eager"``: the same formulation run
+    eagerly)."""
     if reference is None or (computed is None and not missing_is_zero):
         if computed is None and reference is None:
             return Comparison(formulation, tensor, exact, 0.0, against=against)
@@ -119,8 +122,8 @@ def compare(
         if limit is None:
             if magnitude is None or precision is None:
                 raise ValueError("compare: an error-model comparison needs magnitude and precision (or a limit)")
-            limit = bound(reference, magnitude, reduction, precision)
-            c_needed = required_c(reference, magnitude, error, reduction, precision)
+            limit = bound(reference, magnitude, reduction, precision, rounded=rounded)
+            c_needed = required_c(reference, magnitude, error, reduction, precision, rounded=rounded)
         limit = limit.expand_as(reference)
         ratio = error / limit
     ratio = torch.nan_to_num(ratio, nan=math.inf, posinf=math.inf)

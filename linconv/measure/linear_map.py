@@ -37,6 +37,7 @@ class _Spec(Protocol):
     ops: tuple[str, ...]
     storage_accumulation: tuple[str, ...]
     partial_sums: str
+    rounded: Callable | None
 
 
 class LinearMapRelation(Protocol):
@@ -109,6 +110,23 @@ def _references(reference: Formulation, case: Case, t: CaseTensors, grads: tuple
     return ref_y.detach(), mag_y.detach(), upstream, ref_grads, mag_grads
 
 
+def _rounded(specs, case: Case, t: CaseTensors) -> dict[int, torch.Tensor | float | None]:
+    """R of the error model for each formulation's output, by ``id(spec.rounded)`` (formulations
+    that round the same things share it): float64, on the CPU, from contiguous copies."""
+    found: dict[int, torch.Tensor | float | None] = {}
+    x = p = None
+    for spec in specs:
+        fn = getattr(spec, "rounded", None)
+        if fn is None or id(fn) in found:
+            continue
+        if x is None:
+            x = float64_cpu(t.x)
+            p = Params(**{n: None if v is None else float64_cpu(v) for n, v in t.params.as_dict().items()})
+        with torch.no_grad():
+            found[id(fn)] = fn(x, p, case.geometry)
+    return found
+
+
 def _supplied(case: Case, tensors: CaseTensors) -> CaseTensors:
     """``tensors``, once their shapes, dtype and device are found to be the ones ``case`` describes."""
     g, head = case.geometry, case.head_features
@@ -175,6 +193,7 @@ def measure_linear_map(
     comparisons: list[Comparison] = []
     outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     scale = underflow_scale([t.x, upstream, *present.values()])
+    rounded = _rounded(relation.formulations.values(), case, t)
     for name, spec in relation.formulations.items():
         partials = storage_partial_sums(spec.partial_sums, g, t.x, t.weight) if spec.partial_sums else {}
         # a forward that adds partial sums in the storage dtype (col2im of a slow transposed conv)
@@ -185,6 +204,7 @@ def measure_linear_map(
             storage_partial_sums=partials.get("output", 0),
             reduction_length=reductions["output"],
         )
+        r = None if getattr(spec, "rounded", None) is None else rounded[id(spec.rounded)]
         work = _workload(spec.fn, t.x, params, grads, upstream, g)
         out, got_grads = observer(relation.name, name, case, work) if observer else work()
         exact = exact_lane(mag_out)
@@ -198,12 +218,17 @@ def measure_linear_map(
                 reduction=reductions["output"],
                 precision=precision,
                 exact=exact,
+                rounded=r,
             )
         )
         if tuple(out.shape) != tuple(ref_out.shape):
             continue
         if keep_outputs:
-            limit_out = torch.zeros_like(ref_out) if exact else bound(ref_out, mag_out, reductions["output"], precision)
+            limit_out = (
+                torch.zeros_like(ref_out)
+                if exact
+                else bound(ref_out, mag_out, reductions["output"], precision, rounded=r)
+            )
             outputs[name] = (float64_cpu(out), limit_out)
         for grad_name in grads:
             grad_precision = formulation_precision(

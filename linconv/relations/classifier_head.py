@@ -25,7 +25,14 @@ from linconv.errormodel.constants import SOFTMAX_EFFECT
 from linconv.errormodel.loss import cross_entropy_bounds
 from linconv.errormodel.partial_sums import storage_partial_sums
 from linconv.measure import Observer, RelationResult, Workload, compare, flags_in_force, float64_cpu
-from linconv.relations.common import conv, conv_reductions, requires
+from linconv.relations.common import (
+    CONV_FLAT_PRODUCT,
+    LARGEST_FULL_KERNEL,
+    conv,
+    conv_reductions,
+    half_precision_examples,
+    requires,
+)
 from linconv.relations.conditions import FULL_KERNEL, NO_HEAD, RANK_2
 from linconv.relations.record import FormulationSpec, NegativeControl, Relation
 from linconv.relations.registry import register
@@ -123,11 +130,18 @@ class _LossHead:
         magnitude_params = Params(*(None if v is None else float64_cpu(v).abs() for v in (t.weight, t.bias)))
         logit_magnitude = conv(float64_cpu(t.x).abs(), magnitude_params, case.geometry).flatten(1)
         scale = underflow_scale([t.x, t.weight, t.bias])
+        x64, params64 = float64_cpu(t.x), Params(*(None if v is None else float64_cpu(v) for v in (t.weight, t.bias)))
+        rounded = {
+            id(s.rounded): s.rounded(x64, params64, case.geometry)
+            for s in relation.formulations.values()
+            if s.rounded is not None
+        }
         comparisons = []
         backward_magnitudes: dict = {}
         for name, spec in relation.formulations.items():
             precision = formulation_precision(case, spec.ops, scale=scale, reduction_length=reductions["output"])
-            logit_bound = bound(ref["logits"], logit_magnitude, reductions["output"], precision)
+            r = None if spec.rounded is None else rounded[id(spec.rounded)]
+            logit_bound = bound(ref["logits"], logit_magnitude, reductions["output"], precision, rounded=r)
             head = cross_entropy_bounds(ref["logits"], target, logit_bound, ref["loss"], ref["grad logits"], precision)
             work = _workload(spec.fn, t.x, params, t.target, case)
             got = observer(relation.name, name, case, work) if observer else work()
@@ -168,14 +182,15 @@ CLASSIFIER_HEAD = register(
         statement="a conv head [N,K,1,1] + CrossEntropyLoss on [N,1,1] equals a Linear head [N,K] on [N]",
         strategy=classifier_head_cases,
         formulations={
-            "conv_head": FormulationSpec(conv_head, ("conv",), partial_sums="slow_conv"),
-            "linear_head": FormulationSpec(linear_head, ("matmul",)),
+            "conv_head": FormulationSpec(conv_head, ("conv",), partial_sums="slow_conv", rounded=CONV_FLAT_PRODUCT),
+            "linear_head": FormulationSpec(linear_head, ("matmul",), rounded=CONV_FLAT_PRODUCT),
         },
         reference=conv_head,
         grads=_GRADS,
         reductions=conv_reductions,
         kind=LOSS_HEAD,
         calibrated=True,
+        examples=half_precision_examples(LARGEST_FULL_KERNEL),
         property_module=_MODULE,
         applies_to=_APPLIES,
     )
@@ -198,7 +213,9 @@ CLASSIFIER_HEAD_WITH_SOFTMAX = register(
         name="classifier_head_with_softmax",
         statement="negative control: a softmax before CrossEntropyLoss (which holds log-softmax) changes the loss",
         strategy=lambda: classifier_head_cases(dtype_names=dtypes(allowed=("float32", "float64"))),
-        formulations={"softmax_then_ce": FormulationSpec(softmax_then_cross_entropy, ("matmul",))},
+        formulations={
+            "softmax_then_ce": FormulationSpec(softmax_then_cross_entropy, ("matmul",), rounded=CONV_FLAT_PRODUCT)
+        },
         reference=conv_head,
         grads=_GRADS,
         reductions=conv_reductions,

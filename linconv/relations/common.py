@@ -13,16 +13,23 @@ import torch.nn.functional as F
 from linconv.converters import block_diagonal
 from linconv.core.cases import Case, Params
 from linconv.core.geometry import ConvGeometry
+from linconv.errormodel.intermediates import product_before_bias
 
 __all__ = [
+    "CONV_FLAT_PRODUCT",
+    "CONV_PRODUCT",
     "MINOR_SHARE",
     "SHARE",
     "Formulation",
+    "LARGEST_FULL_KERNEL",
+    "LARGEST_GENERAL",
+    "LARGEST_POINTWISE",
     "composition_reductions",
     "conv",
     "conv_flat",
     "conv_reductions",
     "flatten_linear",
+    "half_precision_examples",
     "pad",
     "requires",
 ]
@@ -63,6 +70,34 @@ def conv_flat(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
 def flatten_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
     """Full-kernel conv as ``Linear(C*prod(size), O)`` on ``x.flatten(1)``: output ``[N, O]``."""
     return F.linear(x.flatten(1), block_diagonal(p.weight, g.groups), p.bias)
+
+
+# R of the error model for a formulation of one conv (or its Linear): the product rounded before
+# the bias add, |W x| in float64 (linconv.errormodel.intermediates). One object per map, so the
+# formulations of a relation share one float64 run.
+CONV_PRODUCT = product_before_bias(conv)
+CONV_FLAT_PRODUCT = product_before_bias(conv_flat)
+
+
+def half_precision_examples(geometry: ConvGeometry, *, head_features: int = 0) -> tuple[Case, ...]:
+    """Explicit examples at a relation's largest reduction length K in both half-precision dtypes,
+    where a reduction in too low a precision shows most: the ci profile's 100 drawn examples
+    rarely reach the largest K in float16/bfloat16 (docs/calibration.md, "Search reach").
+    bfloat16 on normal values and float16 on wide values (12 binades): each is measured to catch
+    the 64-term blocks added in the storage dtype at K = 2048 (tests/test_sharpness.py). A run
+    whose ``--dtypes`` leave them out skips them (properties/support.py)."""
+    return (
+        Case(geometry, dtype="bfloat16", values="normal", head_features=head_features),
+        Case(geometry, dtype="float16", values="wide", head_features=head_features),
+    )
+
+
+# The largest K each strategy draws under the default size budget (tests/test_sharpness.py
+# derives them from the strategies' rules): a 1x1 conv on 64 channels; a full kernel of 8x8 on
+# 32 channels (K = 2048); a 5x5 kernel on 16 channels (K = 400), on a 6x6 input (2x2 outputs).
+LARGEST_POINTWISE = ConvGeometry(4, 64, 64, (4, 4))
+LARGEST_FULL_KERNEL = ConvGeometry(4, 32, 32, (8, 8), kernel=8)
+LARGEST_GENERAL = ConvGeometry(4, 16, 16, (6, 6), kernel=5)
 
 
 def conv_reductions(g: ConvGeometry, head_features: int = 0) -> dict[str, int]:

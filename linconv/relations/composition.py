@@ -11,14 +11,30 @@ from linconv.converters import fused_linear_parameters
 from linconv.core.cases import Case, Params
 from linconv.core.geometry import ConvGeometry
 from linconv.errormodel.constants import RELU_EFFECT
+from linconv.errormodel.intermediates import parameters_rounded_once, stored_hidden_layer
 from linconv.measure import float64_cpu
-from linconv.relations.common import composition_reductions, conv, requires
+from linconv.relations.common import (
+    LARGEST_FULL_KERNEL,
+    composition_reductions,
+    conv,
+    half_precision_examples,
+    requires,
+)
 from linconv.relations.conditions import HEAD, RANK_2
 from linconv.relations.record import FormulationSpec, NegativeControl, Relation
 from linconv.relations.registry import register
 from strategies import composition_cases, dtypes, value_kinds
 
-__all__ = ["COMPOSITION", "COMPOSITION_WITH_ACTIVATION", "conv_relu_linear", "conv_then_linear", "fused_linear"]
+__all__ = [
+    "COMPOSITION",
+    "COMPOSITION_WITH_ACTIVATION",
+    "FUSED_ROUNDED",
+    "HIDDEN_ROUNDED",
+    "conv_relu_linear",
+    "conv_then_linear",
+    "fused_linear",
+    "fused_parameters",
+]
 
 
 def conv_then_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
@@ -31,15 +47,27 @@ def conv_relu_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tenso
     return F.linear(F.relu(conv(x, p, g)).flatten(1), p.head_weight, p.head_bias)
 
 
+def fused_parameters(p: Params, g: ConvGeometry) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The fused Linear's weight and bias (formed in float64, rounded once to the dtype)."""
+    if p.head_weight is None:
+        raise ValueError("fused_parameters: params.head_weight is required (the Linear after the conv)")
+    return fused_linear_parameters(p.weight, p.bias, p.head_weight, p.head_bias, g)
+
+
 def fused_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
     """The one Linear that ``Linear . Conv2d`` collapses to, on ``x.flatten(1)``."""
-    if p.head_weight is None:
-        raise ValueError("fused_linear: params.head_weight is required (the Linear after the conv)")
-    weight, bias = fused_linear_parameters(p.weight, p.bias, p.head_weight, p.head_bias, g)
+    weight, bias = fused_parameters(p, g)
     return F.linear(x.flatten(1), weight, bias)
 
 
-_FUSED = FormulationSpec(fused_linear, ("matmul",), workspace=ConvGeometry.dense_numel, converts_per_call=True)
+# R: the fused weight and bias are rounded once, then the product before the bias add
+FUSED_ROUNDED = parameters_rounded_once(fused_parameters)
+# R: the conv's product before its bias, its stored output through |head_weight|, the head's product
+HIDDEN_ROUNDED = stored_hidden_layer(conv)
+
+_FUSED = FormulationSpec(
+    fused_linear, ("matmul",), workspace=ConvGeometry.dense_numel, converts_per_call=True, rounded=FUSED_ROUNDED
+)
 
 
 def relu_effect(case: Case) -> float:
@@ -58,7 +86,9 @@ COMPOSITION = register(
         statement="Linear . Conv2d with no activation equals one fused Linear",
         strategy=composition_cases,
         formulations={
-            "conv_then_linear": FormulationSpec(conv_then_linear, ("conv", "matmul"), partial_sums="slow_conv"),
+            "conv_then_linear": FormulationSpec(
+                conv_then_linear, ("conv", "matmul"), partial_sums="slow_conv", rounded=HIDDEN_ROUNDED
+            ),
             "fused_linear": _FUSED,
         },
         reference=conv_then_linear,
@@ -67,6 +97,7 @@ COMPOSITION = register(
         calibrated=True,
         cross_device=True,
         property_module="properties/test_composition.py",
+        examples=half_precision_examples(LARGEST_FULL_KERNEL, head_features=16),
         applies_to=requires(RANK_2, HEAD),
         notes="the fused parameters are formed differentiably, so gradients reach both layers' parameters",
     )

@@ -33,6 +33,8 @@ from linconv.core.cases import Params
 from linconv.core.geometry import ConvGeometry
 from linconv.errormodel.constants import RELU_EFFECT
 from linconv.relations.common import (
+    CONV_FLAT_PRODUCT,
+    CONV_PRODUCT,
     MINOR_SHARE,
     SHARE,
     composition_reductions,
@@ -40,6 +42,7 @@ from linconv.relations.common import (
     conv_flat,
     conv_reductions,
     flatten_linear,
+    half_precision_examples,
     pad,
     requires,
 )
@@ -96,10 +99,27 @@ def _control_cases(r: int):
     )
 
 
+# The largest K each rank's strategies draw under the default size budget (tests/test_sharpness.py
+# checks them against the strategies): the explicit half-precision examples sit there.
+LARGEST = {
+    1: {
+        "pointwise": ConvGeometry(4, 64, 64, (4,)),
+        "full_kernel": ConvGeometry(4, 64, 32, (8,), kernel=8),  # K = 512
+        "general_conv": ConvGeometry(4, 16, 16, (6,), kernel=5),  # K = 80
+    },
+    3: {
+        "pointwise": ConvGeometry(4, 64, 64, (2, 2, 2)),
+        "full_kernel": ConvGeometry(4, 11, 11, (8, 8, 8), kernel=8),  # K = 5632
+        "general_conv": ConvGeometry(4, 16, 16, (5, 5, 5), kernel=5),  # K = 2000
+    },
+}
+
+
 def register_rank(r: int) -> dict[str, Relation]:
     """Register the Conv2d relations' counterparts for rank ``r`` (1 or 3); returns them by name."""
     conv_name, module = _NAMES[r], f"properties/test_conv{r}d.py"
-    conv_spec = FormulationSpec(conv, ("conv",), partial_sums="slow_conv")
+    conv_spec = FormulationSpec(conv, ("conv",), partial_sums="slow_conv", rounded=CONV_PRODUCT)
+    largest = LARGEST[r]
     is_rank = rank(r)
     relations = [
         Relation(
@@ -109,7 +129,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             strategy=lambda: pointwise_cases(rank=r),
             formulations={
                 conv_name.lower(): conv_spec,
-                "linear_over_channels": FormulationSpec(linear_over_channels_nd, ("matmul",)),
+                "linear_over_channels": FormulationSpec(linear_over_channels_nd, ("matmul",), rounded=CONV_PRODUCT),
             },
             reference=conv,
             grads=("x", "weight", "bias"),
@@ -118,6 +138,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             cross_device=True,
             property_module=module,
             applies_to=requires(is_rank, POINTWISE, NO_HEAD),
+            examples=half_precision_examples(largest["pointwise"]),
             example_share=SHARE,
         ),
         Relation(
@@ -125,8 +146,8 @@ def register_rank(r: int) -> dict[str, Relation]:
             statement=f"a {conv_name} whose kernel covers the input equals Linear(C*prod(size), O) on x.flatten(1)",
             strategy=lambda: full_kernel_cases(rank=r),
             formulations={
-                conv_name.lower(): dataclasses.replace(conv_spec, fn=conv_flat),
-                "flatten_linear": FormulationSpec(flatten_linear, ("matmul",)),
+                conv_name.lower(): dataclasses.replace(conv_spec, fn=conv_flat, rounded=CONV_FLAT_PRODUCT),
+                "flatten_linear": FormulationSpec(flatten_linear, ("matmul",), rounded=CONV_FLAT_PRODUCT),
             },
             reference=conv_flat,
             grads=("x", "weight", "bias"),
@@ -135,6 +156,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             cross_device=True,
             property_module=module,
             applies_to=requires(is_rank, FULL_KERNEL, NO_HEAD),
+            examples=half_precision_examples(largest["full_kernel"]),
             example_share=SHARE,
         ),
         Relation(
@@ -144,7 +166,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             formulations={
                 conv_name.lower(): conv_spec,
                 "unfold_matmul": FormulationSpec(
-                    unfold_matmul_nd, ("matmul",), partial_sums="fold", workspace=unfold_numel
+                    unfold_matmul_nd, ("matmul",), partial_sums="fold", workspace=unfold_numel, rounded=CONV_PRODUCT
                 ),
                 "dense_linear": GENERAL_CONV.formulations["dense_linear"],
             },
@@ -155,6 +177,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             cross_device=True,
             property_module=module,
             applies_to=requires(is_rank, NO_HEAD),
+            examples=half_precision_examples(largest["general_conv"]),
             example_share=SHARE,
         ),
         Relation(
@@ -162,7 +185,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             statement=f"Linear . {conv_name} with no activation equals one fused Linear",
             strategy=lambda: composition_cases(rank=r),
             formulations={
-                "conv_then_linear": FormulationSpec(conv_then_linear, ("conv", "matmul"), partial_sums="slow_conv"),
+                "conv_then_linear": COMPOSITION.formulations["conv_then_linear"],
                 "fused_linear": COMPOSITION.formulations["fused_linear"],
             },
             reference=conv_then_linear,
@@ -172,6 +195,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             cross_device=True,
             property_module=module,
             applies_to=requires(is_rank, HEAD),
+            examples=half_precision_examples(largest["full_kernel"], head_features=16),
             example_share=SHARE,
         ),
         Relation(
@@ -212,6 +236,8 @@ def register_rank(r: int) -> dict[str, Relation]:
             UNSTRIDED,
             NO_HEAD,
             module=module,
+            rounded=CONV_PRODUCT,
+            examples=half_precision_examples(largest["pointwise"]),
             example_share=MINOR_SHARE,
         ),
         converter_relation(
@@ -225,6 +251,8 @@ def register_rank(r: int) -> dict[str, Relation]:
             FULL_KERNEL,
             NO_HEAD,
             module=module,
+            rounded=CONV_FLAT_PRODUCT,
+            examples=half_precision_examples(largest["full_kernel"]),
             example_share=MINOR_SHARE,
         ),
     ):

@@ -11,9 +11,22 @@ from torch import nn
 from linconv import converters
 from linconv.core.cases import Params
 from linconv.core.geometry import ConvGeometry
-from linconv.relations.common import composition_reductions, conv, conv_flat, conv_reductions, requires
-from linconv.relations.composition import conv_then_linear
+from linconv.relations.common import (
+    CONV_FLAT_PRODUCT,
+    CONV_PRODUCT,
+    LARGEST_FULL_KERNEL,
+    LARGEST_GENERAL,
+    LARGEST_POINTWISE,
+    composition_reductions,
+    conv,
+    conv_flat,
+    conv_reductions,
+    half_precision_examples,
+    requires,
+)
+from linconv.relations.composition import FUSED_ROUNDED, conv_then_linear
 from linconv.relations.conditions import FULL_KERNEL, HEAD, NO_HEAD, POINTWISE, RANK_2, UNSTRIDED
+from linconv.relations.general_conv import dense_rounded
 from linconv.relations.record import FormulationSpec, Relation
 from linconv.relations.registry import register
 from strategies import composition_cases, full_kernel_cases, general_cases, pointwise_cases
@@ -85,13 +98,17 @@ def converter_relation(
     strategy,
     reductions,
     *conditions,
+    rounded,
     module=_MODULE,
     workspace=None,
     example_share=1.0,
+    examples=(),
 ) -> Relation:
     """Register the relation of one converter: its module computes ``reference``'s map (output
     and input gradient), on the cases ``conditions`` admit; its property lives in ``module``;
-    ``workspace`` sizes the dense matrix it builds (see FormulationSpec.workspace)."""
+    ``workspace`` sizes the dense matrix it builds (see FormulationSpec.workspace); ``rounded`` is
+    what the converted module rounds before its result (FormulationSpec.rounded); ``examples``
+    its explicit examples."""
     return register(
         Relation(
             name=name,
@@ -99,23 +116,22 @@ def converter_relation(
             strategy=strategy,
             formulations={
                 "converted_linear": FormulationSpec(
-                    fn, _MATMUL, workspace=workspace, converts_per_call=True, graph_breaks=True
+                    fn, _MATMUL, workspace=workspace, converts_per_call=True, graph_breaks=True, rounded=rounded
                 )
             },
             reference=reference,
             grads=("x",),
             reductions=reductions,
             property_module=module,
+            examples=examples,
             applies_to=requires(*conditions),
             example_share=example_share,
         )
     )
 
 
-def _converter(name, statement, fn, reference, strategy, reductions, *conditions, workspace=None) -> Relation:
-    return converter_relation(
-        name, statement, fn, reference, strategy, reductions, RANK_2, *conditions, workspace=workspace
-    )
+def _converter(name, statement, fn, reference, strategy, reductions, *conditions, **options) -> Relation:
+    return converter_relation(name, statement, fn, reference, strategy, reductions, RANK_2, *conditions, **options)
 
 
 _converter(
@@ -128,6 +144,8 @@ _converter(
     POINTWISE,
     UNSTRIDED,
     NO_HEAD,
+    rounded=CONV_PRODUCT,
+    examples=half_precision_examples(LARGEST_POINTWISE),
 )
 _converter(
     "converted_full_kernel",
@@ -138,6 +156,8 @@ _converter(
     conv_reductions,
     FULL_KERNEL,
     NO_HEAD,
+    rounded=CONV_FLAT_PRODUCT,
+    examples=half_precision_examples(LARGEST_FULL_KERNEL),
 )
 _converter(
     "converted_dense",
@@ -147,6 +167,8 @@ _converter(
     general_cases,
     conv_reductions,
     NO_HEAD,
+    rounded=dense_rounded,
+    examples=half_precision_examples(LARGEST_GENERAL),
     workspace=ConvGeometry.dense_numel,
 )
 _converter(
@@ -157,5 +179,7 @@ _converter(
     composition_cases,
     composition_reductions,
     HEAD,
+    rounded=FUSED_ROUNDED,
+    examples=half_precision_examples(LARGEST_FULL_KERNEL, head_features=16),
     workspace=ConvGeometry.dense_numel,
 )

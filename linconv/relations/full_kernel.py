@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from linconv.core.cases import Case
 from linconv.core.geometry import ConvGeometry
-from linconv.relations.common import conv_flat, conv_reductions, flatten_linear, requires
+from linconv.relations.common import (
+    CONV_FLAT_PRODUCT,
+    LARGEST_FULL_KERNEL,
+    conv_flat,
+    conv_reductions,
+    flatten_linear,
+    half_precision_examples,
+    requires,
+)
 from linconv.relations.conditions import FULL_KERNEL, NO_HEAD, RANK_2
 from linconv.relations.record import FormulationSpec, Relation
 from linconv.relations.registry import register
@@ -22,8 +30,8 @@ FULL_KERNEL = register(
         statement="a Conv2d whose kernel covers the input equals Linear(C*H*W, O) on x.flatten(1)",
         strategy=full_kernel_cases,
         formulations={
-            "conv2d": FormulationSpec(conv_flat, ("conv",), partial_sums="slow_conv"),
-            "flatten_linear": FormulationSpec(flatten_linear, ("matmul",)),
+            "conv2d": FormulationSpec(conv_flat, ("conv",), partial_sums="slow_conv", rounded=CONV_FLAT_PRODUCT),
+            "flatten_linear": FormulationSpec(flatten_linear, ("matmul",), rounded=CONV_FLAT_PRODUCT),
         },
         reference=conv_flat,
         grads=("x", "weight", "bias"),
@@ -31,7 +39,7 @@ FULL_KERNEL = register(
         calibrated=True,
         cross_device=True,
         property_module="properties/test_full_kernel.py",
-        examples=(BATCH_ONE_HEAD,),
+        examples=(BATCH_ONE_HEAD, *half_precision_examples(LARGEST_FULL_KERNEL)),
         applies_to=requires(RANK_2, FULL_KERNEL, NO_HEAD),
     )
 )

@@ -16,7 +16,7 @@ from linconv import converters
 from linconv.converters import block_diagonal, patchify
 from linconv.core.cases import Params
 from linconv.core.geometry import ConvGeometry
-from linconv.relations.common import MINOR_SHARE, SHARE, conv, requires
+from linconv.relations.common import CONV_PRODUCT, MINOR_SHARE, SHARE, conv, half_precision_examples, requires
 from linconv.relations.conditions import CONV, NO_HEAD, PATCH
 from linconv.relations.converted import conv_module, converter_relation
 from linconv.relations.record import FormulationSpec, Relation
@@ -26,6 +26,8 @@ from strategies import patch_embedding_cases
 __all__ = ["PATCH_EMBEDDING", "patch_linear", "patch_reductions"]
 
 _MODULE = "properties/test_patch_embedding.py"
+# the largest K the strategy draws: 4x4x4 patches of 32 channels (K = 2048)
+LARGEST_PATCH_EMBEDDING = ConvGeometry(4, 32, 32, (8, 8, 8), kernel=4, stride=4)
 
 
 def patch_linear(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
@@ -55,8 +57,8 @@ PATCH_EMBEDDING = register(
         statement="a conv with stride == kernel (a patch embedding) equals non-overlapping patches and one Linear",
         strategy=patch_embedding_cases,
         formulations={
-            "conv": FormulationSpec(conv, ("conv",), partial_sums="slow_conv"),
-            "patch_linear": FormulationSpec(patch_linear, ("matmul",)),
+            "conv": FormulationSpec(conv, ("conv",), partial_sums="slow_conv", rounded=CONV_PRODUCT),
+            "patch_linear": FormulationSpec(patch_linear, ("matmul",), rounded=CONV_PRODUCT),
         },
         reference=conv,
         grads=("x", "weight", "bias"),
@@ -65,6 +67,7 @@ PATCH_EMBEDDING = register(
         cross_device=True,
         property_module=_MODULE,
         applies_to=requires(CONV, PATCH, NO_HEAD),
+        examples=half_precision_examples(LARGEST_PATCH_EMBEDDING),
         example_share=SHARE,
     )
 )
@@ -80,5 +83,7 @@ converter_relation(
     PATCH,
     NO_HEAD,
     module=_MODULE,
+    rounded=CONV_PRODUCT,
+    examples=half_precision_examples(LARGEST_PATCH_EMBEDDING),
     example_share=MINOR_SHARE,
 )

@@ -9,7 +9,14 @@ import torch.nn.functional as F
 from linconv.converters import block_diagonal
 from linconv.core.cases import Params
 from linconv.core.geometry import ConvGeometry
-from linconv.relations.common import conv, conv_reductions, requires
+from linconv.relations.common import (
+    CONV_PRODUCT,
+    LARGEST_POINTWISE,
+    conv,
+    conv_reductions,
+    half_precision_examples,
+    requires,
+)
 from linconv.relations.conditions import NO_HEAD, POINTWISE, RANK_2
 from linconv.relations.record import FormulationSpec, Relation
 from linconv.relations.registry import register
@@ -32,8 +39,8 @@ POINTWISE = register(
         "(strided: on x[:, :, ::s, ::s]; grouped: block-diagonal)",
         strategy=pointwise_cases,
         formulations={
-            "conv2d": FormulationSpec(conv, ("conv",), partial_sums="slow_conv"),
-            "linear_over_channels": FormulationSpec(linear_over_channels, ("matmul",)),
+            "conv2d": FormulationSpec(conv, ("conv",), partial_sums="slow_conv", rounded=CONV_PRODUCT),
+            "linear_over_channels": FormulationSpec(linear_over_channels, ("matmul",), rounded=CONV_PRODUCT),
         },
         reference=conv,
         grads=("x", "weight", "bias"),
@@ -41,6 +48,7 @@ POINTWISE = register(
         calibrated=True,
         cross_device=True,
         property_module="properties/test_pointwise.py",
+        examples=half_precision_examples(LARGEST_POINTWISE),
         applies_to=requires(RANK_2, POINTWISE, NO_HEAD),
     )
 )

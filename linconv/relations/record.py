@@ -36,6 +36,11 @@ class FormulationSpec:
     # a linconv.errormodel.partial_sums rule ("fold", "slow_conv"): backward kernels that add
     # partial sums in the storage dtype for float16/bfloat16 on the CPU
     partial_sums: str = ""
+    # R of the error model: ``rounded(x, params, geometry)`` in float64, the magnitude of what its
+    # forward rounds to the storage dtype before the result (linconv.errormodel.intermediates:
+    # a product before the bias add, a stored hidden layer, a weight formed and rounded once);
+    # None charges every intermediate rounding against M, the blunt model
+    rounded: Callable[..., Any] | None = None
     # elements of the largest tensor it builds beyond the case's own (a dense matrix, im2col
     # columns) for a geometry: the strategies keep drawn cases within the size budget, but a real
     # layer (linconv.models) can be far larger, and there a formulation over budget is skipped

@@ -24,10 +24,11 @@ from linconv import converters
 from linconv.converters import block_diagonal
 from linconv.core.cases import Params
 from linconv.core.geometry import ConvGeometry
-from linconv.relations.common import MINOR_SHARE, SHARE, requires
+from linconv.errormodel.intermediates import product_before_bias
+from linconv.relations.common import MINOR_SHARE, SHARE, half_precision_examples, requires
 from linconv.relations.conditions import NO_HEAD, PATCH, TRANSPOSED
 from linconv.relations.converted import conv_module, converter_relation
-from linconv.relations.general_conv import GENERAL_CONV
+from linconv.relations.general_conv import GENERAL_CONV, dense_rounded
 from linconv.relations.record import FormulationSpec, Relation
 from linconv.relations.registry import register
 from strategies import conv_transpose_cases, unpatchify_cases
@@ -98,7 +99,16 @@ def converted_conv_transpose(x: torch.Tensor, p: Params, g: ConvGeometry) -> tor
     return linear(x.flatten(1)).view(x.shape[0], *g.output_shape[1:])
 
 
-_CONV_TRANSPOSE_SPEC = FormulationSpec(conv_transpose, ("conv",), partial_sums="slow_conv_transpose")
+# R of the error model: the transposed conv's product before its bias add (|W^T x|, float64)
+TRANSPOSE_PRODUCT = product_before_bias(conv_transpose)
+# The largest K the strategies reach (an upper bound: tests/test_sharpness.py): 5 taps per
+# dimension reach the middle output of a 5x5x5 input under padding 3, 16 channels: K = 2000
+LARGEST_TRANSPOSED = ConvGeometry(4, 16, 1, (5, 5, 5), kernel=5, padding=3, transposed=True)
+LARGEST_UNPATCHIFY = ConvGeometry(4, 64, 16, (2, 2), kernel=2, stride=2, transposed=True)  # K = 64
+
+_CONV_TRANSPOSE_SPEC = FormulationSpec(
+    conv_transpose, ("conv",), partial_sums="slow_conv_transpose", rounded=TRANSPOSE_PRODUCT
+)
 
 CONV_TRANSPOSE = register(
     Relation(
@@ -108,7 +118,9 @@ CONV_TRANSPOSE = register(
         strategy=conv_transpose_cases,
         formulations={
             "conv_transpose": _CONV_TRANSPOSE_SPEC,
-            "conv_input_grad": FormulationSpec(conv_input_grad, ("conv",), partial_sums="slow_conv_input_grad"),
+            "conv_input_grad": FormulationSpec(
+                conv_input_grad, ("conv",), partial_sums="slow_conv_input_grad", rounded=TRANSPOSE_PRODUCT
+            ),
             "dense_linear": GENERAL_CONV.formulations["dense_linear"],
         },
         reference=conv_transpose,
@@ -118,6 +130,7 @@ CONV_TRANSPOSE = register(
         cross_device=True,
         property_module=_MODULE,
         applies_to=requires(TRANSPOSED, NO_HEAD),
+        examples=half_precision_examples(LARGEST_TRANSPOSED),
         example_share=SHARE,
     )
 )
@@ -130,7 +143,7 @@ UNPATCHIFY = register(
         strategy=unpatchify_cases,
         formulations={
             "conv_transpose": _CONV_TRANSPOSE_SPEC,
-            "linear_unpatchify": FormulationSpec(linear_unpatchify, ("matmul",)),
+            "linear_unpatchify": FormulationSpec(linear_unpatchify, ("matmul",), rounded=TRANSPOSE_PRODUCT),
         },
         reference=conv_transpose,
         grads=("x", "weight", "bias"),
@@ -139,6 +152,7 @@ UNPATCHIFY = register(
         cross_device=True,
         property_module=_MODULE,
         applies_to=requires(TRANSPOSED, PATCH, NO_HEAD),
+        examples=half_precision_examples(LARGEST_UNPATCHIFY),
         example_share=SHARE,
     )
 )
@@ -153,6 +167,8 @@ converter_relation(
     TRANSPOSED,
     NO_HEAD,
     module=_MODULE,
+    rounded=dense_rounded,
+    examples=half_precision_examples(LARGEST_TRANSPOSED),
     workspace=ConvGeometry.dense_numel,
     example_share=MINOR_SHARE,
 )

@@ -39,10 +39,20 @@ def reduction_channels_reversed(conv: Formulation) -> Formulation:
     harmful=False,
 )
 def reduction_split_in_halves(_linear: Formulation) -> Formulation:
+    """The two halves are summed and added in the accumulation format (float32 for
+    float16/bfloat16, as the kernels accumulate), then rounded once: another order, the same
+    precision. Rounding each half to the storage dtype first would be two partial sums added in
+    float16/bfloat16, the class of the harmful half_blocks_added_in_half, which the per-element
+    bound sees (bfloat16 error/bound up to 4.4 at K = 2048; docs/faults.md)."""
+
     def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
         xf, w = x.flatten(1), block_diagonal(p.weight, g.groups)
         half = xf.shape[1] // 2
-        return F.linear(xf[:, :half], w[:, :half]) + F.linear(xf[:, half:], w[:, half:], p.bias)
+        acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+        xf, w = xf.to(acc), w.to(acc)
+        bias = None if p.bias is None else p.bias.to(acc)
+        y = F.linear(xf[:, :half], w[:, :half]) + F.linear(xf[:, half:], w[:, half:], bias)
+        return y.to(x.dtype)
 
     return fn
 

@@ -64,3 +64,49 @@ def half_accumulated_in_half(linear: Formulation) -> Formulation:
         return _LinearSummedInStorageDtype.apply(x.flatten(1), block_diagonal(p.weight, g.groups), p.bias)
 
     return fn
+
+
+# The block a kernel sums in float32 before it adds the block's sum to the output.
+HALF_BLOCK = 64
+
+
+class _LinearBlocksAddedInStorageDtype(torch.autograd.Function):
+    """F.linear whose forward sums blocks of HALF_BLOCK terms in float32, rounds each block's sum
+    to the storage dtype and adds the blocks there; the backward is F.linear's own."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        acc = None
+        for start in range(0, x.shape[1], HALF_BLOCK):
+            block = x[:, start : start + HALF_BLOCK].float() @ weight[:, start : start + HALF_BLOCK].float().t()
+            block = block.to(x.dtype)  # the block's float32 sum rounded to the storage dtype
+            acc = block if acc is None else acc + block  # and added there
+        return acc if bias is None else acc + bias
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        return grad @ weight, grad.t() @ x, grad.sum(0) if ctx.has_bias else None
+
+
+@fault(
+    relation="full_kernel",
+    formulation="flatten_linear",
+    bug_class="precision",
+    description=f"a float16/bfloat16 Linear adds the float32 sums of its {HALF_BLOCK}-term blocks in the storage dtype",
+)
+def half_blocks_added_in_half(linear: Formulation) -> Formulation:
+    """A blocked reduction that keeps each block's sum in float32 but adds the blocks in the
+    storage dtype (a split-K or K-tiled kernel whose epilogue accumulates into the float16/bfloat16
+    output): K/64 roundings of the running sum. Dormant in float32/float64 and for K <= 64 (one
+    block: a correct kernel). Invisible to the blunt model (C u M); the per-element model sees it
+    where the result cancels (tests/test_sharpness.py)."""
+
+    def fn(x: torch.Tensor, p: Params, g: ConvGeometry) -> torch.Tensor:
+        if x.dtype not in (torch.float16, torch.bfloat16) or g.reduction_length() <= HALF_BLOCK:
+            return linear(x, p, g)
+        return _LinearBlocksAddedInStorageDtype.apply(x.flatten(1), block_diagonal(p.weight, g.groups), p.bias)
+
+    return fn
