@@ -40,15 +40,15 @@ __all__ = [
 
 # The timing rule (linconv.gate.stats.verdict): slower when the shift of the candidate's timings
 # (in pacer units, log scale) exceeds log(1 + MARGIN) AND Z standard errors (within-run bootstrap
-# and between-run noise together). Calibrated on this project's 2-core machine: docs/gating.md,
-# "The power table" (same-torch comparisons for the false positives, injected slowdowns for power).
+# and between-run noise together). PROVISIONAL: the calibration campaign (benchmarks/gate_power.py)
+# has not yet run on a quiet machine; docs/gating.md, "What is measured, and what is not yet".
 DEFAULT_MARGIN = 0.05
 DEFAULT_Z = 3.5
 # Benchmarks: a benchmark (or the group of one formulation's benchmarks) is slower when its shift
 # exceeds log(1 + BENCH_MARGIN) and Z standard errors.
 DEFAULT_BENCH_MARGIN = 0.05
 # The standard deviation of one run's log timing (property rows; benchmarks) used when a side has
-# no twin run to measure it (ABBA): measured on this project's machine, docs/gating.md.
+# no twin run to measure it (ABBA): provisional, like the rule's constants above (docs/gating.md).
 DEFAULT_RUN_NOISE = 0.10
 DEFAULT_BENCH_NOISE = 0.05
 # A (dtype, phase, size) cell of a report's timings takes part only with this many timings in both
