@@ -271,10 +271,10 @@ class Case:
         target = torch.randint(0, max(1, g.out_channels), (g.batch,), generator=gen)
         return CaseTensors(
             x=self._layout_input(x),
-            weight=self._layout_param(weight),
-            bias=self._layout_param(bias),
-            head_weight=self._layout_param(head_weight),
-            head_bias=self._layout_param(head_bias),
+            weight=self.layout_param(weight),
+            bias=self.layout_param(bias),
+            head_weight=self.layout_param(head_weight),
+            head_bias=self.layout_param(head_bias),
             target=target.to(self.device),
         )
 
@@ -284,7 +284,7 @@ class Case:
         upstream = self._values(gen, tuple(shape), scale=1.0, role="input")
         if self.param_layout == "dense":
             return self._place(upstream)  # type: ignore[return-value]
-        return self._layout_param(upstream)  # type: ignore[return-value]
+        return self.layout_param(upstream)  # type: ignore[return-value]
 
     def _values(self, gen: torch.Generator, shape: tuple[int, ...], *, scale: float, role: str) -> torch.Tensor:
         """Float64 values of the case's kind. Inputs of the integer kind are never 0 so that
@@ -314,9 +314,10 @@ class Case:
     def _dense(self, t: torch.Tensor) -> torch.Tensor:
         return channels_last(t) if self.memory_format == "channels_last" else t.contiguous()
 
-    def _layout_param(self, w: torch.Tensor | None) -> torch.Tensor | None:
-        """A weight, bias or upstream gradient in the case's ``param_layout`` (a bias in the
-        default layout stays as it always was: contiguous)."""
+    def layout_param(self, w: torch.Tensor | None) -> torch.Tensor | None:
+        """``w`` (a weight, bias or upstream gradient, float64 on the CPU) in the case's dtype, on its
+        device, in its ``param_layout`` (a bias in the default layout stays as it always was:
+        contiguous). Public for the known-bug signatures, which read the strides it gives."""
         w = self._place(w)
         if w is None:
             return None
