@@ -195,7 +195,7 @@ MALFORMED = [
         "unknown case field",
         valid(case={**valid()["case"], "colour": 1}),
         "case.colour: unknown field (known: geometry, dtype, values, memory_format, input_view, head_features, seed, "
-        "param_layout)",
+        "param_layout, invalid)",
     ),
     (
         "missing geometry field",
