@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from linconv.core.cases import Params
 from linconv.core.geometry import ConvGeometry
+from linconv.errormodel.intermediates import product_before_bias
 from linconv.relations.common import SHARE, conv, conv_reductions, requires
 from linconv.relations.conditions import CONV, NO_HEAD, POINTWISE, UNSTRIDED
 from linconv.relations.record import FormulationSpec, Relation
@@ -70,14 +71,21 @@ _NO_CHANNELS = (
     lambda c: c.geometry.in_channels == 0 or c.geometry.out_channels == 0,
     "it needs in_channels or out_channels 0 (a Linear with no in or out features)",
 )
+# R of the error model: every formulation is one product rounded before its bias add, |W x|
+_PRODUCT = product_before_bias(flatten_rows_linear)
+
 _LINEAR = {
-    "linear_nd": FormulationSpec(linear_nd, ("matmul",)),
-    "flatten_linear": FormulationSpec(flatten_rows_linear, ("matmul",)),
+    "linear_nd": FormulationSpec(linear_nd, ("matmul",), rounded=_PRODUCT),
+    "flatten_linear": FormulationSpec(flatten_rows_linear, ("matmul",), rounded=_PRODUCT),
     # autograd adds the per-row weight and bias gradients in the parameter's dtype; its cost is one
     # call per row, declared as the rows it builds one by one (so the model check skips it on a
     # real layer of thousands of rows)
     "linear_per_row": FormulationSpec(
-        linear_per_row, ("matmul",), storage_accumulation=("weight", "bias"), workspace=_per_row_numel
+        linear_per_row,
+        ("matmul",),
+        storage_accumulation=("weight", "bias"),
+        workspace=_per_row_numel,
+        rounded=_PRODUCT,
     ),
 }
 
@@ -89,7 +97,7 @@ LINEAR_LAST_DIM = register(
         strategy=linear_cases,
         formulations={
             **_LINEAR,
-            "conv1x1": FormulationSpec(conv, ("conv",), partial_sums="slow_conv"),
+            "conv1x1": FormulationSpec(conv, ("conv",), partial_sums="slow_conv", rounded=_PRODUCT),
         },
         reference=flatten_rows_linear,
         grads=("x", "weight", "bias"),
