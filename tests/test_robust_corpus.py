@@ -23,6 +23,7 @@ from linconv.__main__ import main
 from linconv.core.cases import Case
 from linconv.core.geometry import ConvGeometry
 from linconv.corpus import Regression
+from linconv.known_bugs import KNOWN_BUGS
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = Case(ConvGeometry(1, 2, 3, (2, 2)), seed=7)
@@ -284,6 +285,10 @@ SCHEMA = {
     "a 1 MB link": (
         _set("link", "https://" + "x" * 2**20),
         "link: has 1,048,584 characters; at most 2,000 are kept (say the rest in a linked issue)",
+    ),
+    "a 1 MB known_bug": (
+        lambda d: d.update(expect="xfail", xfail_torch=None, known_bug="x" * 2**20),
+        f"known_bug: must be one of {[bug.name for bug in KNOWN_BUGS]} or null, got '{'x' * 76}...",
     ),
     'xfail_torch ">=3,<2"': (
         lambda d: d.update(expect="xfail", xfail_torch=">=3,<2"),
