@@ -141,6 +141,19 @@ class SlowConv2dGradWeightNotContiguous(KnownBug):
 
 
 @dataclass(frozen=True)
+class ConvTransposeChannelsLastStridedWeight(KnownBug):
+    def matches(self, case: Case) -> bool:
+        g = case.geometry
+        if not (case.device == "cpu" and case.memory_format == "channels_last" and g.transposed and g.rank >= 2):
+            return False
+        if case.param_layout == "dense":
+            return False
+        # the weight as the case lays it out (strides only, on a CPU float64 stand-in)
+        w = replace(case, device="cpu", dtype="float64").layout_param(torch.empty(g.weight_shape, dtype=torch.float64))
+        return w is not None and not w.is_contiguous()
+
+
+@dataclass(frozen=True)
 class OneDnnAmxBf16StridedSingleColumn(KnownBug):
     def matches(self, case: Case) -> bool:
         g = case.geometry
@@ -319,6 +332,33 @@ except RuntimeError as error:
 print("no error")
 """
 
+# Found by the parameter-layout axis (issue 14) in the unpatchify property: conv_transpose2d on the
+# CPU with a channels_last input and a weight that is not contiguous (here [2, 2, 1, 2] with
+# strides (4, 1, 2, 2): a size-1 dimension's stride halved, the elements those of a dense weight)
+# returns a wrong output with groups = 2 (float32 error 1.9 on values of size 1) and, with
+# groups = 1, raises "grad_weight needs to be contiguous" in backward. torch 2.13.0+cpu, AVX2 EPYC.
+_CONV_TRANSPOSE_STRIDED_WEIGHT = """
+import sys, torch, torch.nn.functional as F
+torch.manual_seed(0)
+bad = []
+for groups in (1, 2):
+    x = torch.randn(1, 2, 1, 2).contiguous(memory_format=torch.channels_last).requires_grad_()
+    dense = torch.randn(2, 2, 1, 2)
+    w = torch.empty_strided((2, 2, 1, 2), (4, 1, 2, 2))
+    w.copy_(dense)
+    w.requires_grad_()
+    y = F.conv_transpose2d(x, w, stride=(1, 2), groups=groups)
+    want = F.conv_transpose2d(x.detach().double(), dense.double(), stride=(1, 2), groups=groups)
+    if (y.double() - want).abs().max().item() > 1e-4:
+        bad.append(f"groups={groups}: wrong output")
+    try:
+        y.backward(torch.ones_like(y))
+    except RuntimeError as error:
+        bad.append(f"groups={groups}: backward raised {error}")
+print(bad or "no error")
+sys.exit(1 if bad else 0)
+"""
+
 KNOWN_BUGS: tuple[KnownBug, ...] = (
     OneDnn1x1BackwardWeights(
         name="onednn-1x1-bwd-weights-nhwc-small-ic",
@@ -362,6 +402,16 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         kind="error",
         observed_on=("2.13.0",),
         reproducer=_SLOW_CONV2D_GRAD_WEIGHT,
+    ),
+    ConvTransposeChannelsLastStridedWeight(
+        name="conv-transpose-channels-last-strided-weight",
+        link="docs/robustness.md#known-upstream-bugs (no upstream report found)",
+        summary="conv_transpose2d on the CPU with a channels_last input and a non-contiguous weight (a size-1 "
+        "dimension's stride non-canonical): a wrong output with groups > 1, 'grad_weight needs to be contiguous' "
+        "in backward with groups = 1",
+        kind="wrong result",
+        observed_on=("2.13.0",),
+        reproducer=_CONV_TRANSPOSE_STRIDED_WEIGHT,
     ),
     OneDnnAmxBf16StridedSingleColumn(
         name="onednn-amx-bf16-conv-fwd-strided-single-column",
