@@ -80,6 +80,10 @@ def _check_real(tensor: torch.Tensor | None, name: str, caller: str) -> None:
 
 def _check_module(module: object, kind: type, name: str, caller: str) -> None:
     _check_type(module, kind, name, caller)
+    _check_real_parameters(module, name, caller)
+
+
+def _check_real_parameters(module: object, name: str, caller: str) -> None:
     _check_real(module.weight, f"{name}.weight", caller)  # type: ignore[attr-defined]
     _check_real(module.bias, f"{name}.bias", caller)  # type: ignore[attr-defined]
 
@@ -108,8 +112,7 @@ def _check_conv(conv: object, caller: str, *, transposed: bool = False) -> int:
         raise TypeError(
             f"{caller}: conv must be a {_ANY_KINDS if transposed else _CONV_KINDS}, got {type(conv).__name__}"
         )
-    _check_real(conv.weight, "conv.weight", caller)  # type: ignore[union-attr]
-    _check_real(conv.bias, "conv.bias", caller)  # type: ignore[union-attr]
+    _check_real_parameters(conv, "conv", caller)
     return len(conv.kernel_size)  # type: ignore[union-attr]
 
 

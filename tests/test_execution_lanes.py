@@ -33,6 +33,7 @@ from linconv.lanes.execution import (
 from linconv.relations import get, in_lane, lane_unavailable, relations
 from linconv.relations.execution import CompiledKind
 from linconv.runreport import build_report, merge_tallies
+from linconv.runreport.completeness import stamp
 from linconv.runreport.schema import tally_execution, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,7 +171,7 @@ def test_merge_never_pools_a_compiled_lane_with_eager():
 def _report(rows: list[dict]) -> dict:
     env = {"torch": "2.13.0", "python": "3.11", "hypothesis_profile": "ci", "threads": 2}
     report = build_report(tallies=rows, samples=[], environment=env, machine={"fingerprint": "f"})
-    report["completeness"] = {"status": "complete", "exit_status": 0, "collected": 2, "ran": 2}  # a finished run
+    report["completeness"] = stamp(exit_status=0, collected=2, ran=2, checked=2)  # a finished run
     return report
 
 

@@ -86,15 +86,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"calibrate: {option} {path} {problem}", file=sys.stderr)
             return 2
     if not args.from_samples:
-        from linconv.lanes.devices import device_unavailable_reason
+        from linconv.lanes.devices import device_option_problem
 
-        try:
-            reason = device_unavailable_reason(args.device)
-        except ValueError as exc:
-            print(f"calibrate: --device: {exc}", file=sys.stderr)
-            return 2
-        if reason:
-            print(f"calibrate: --device {args.device}: {reason}", file=sys.stderr)
+        problem = device_option_problem(args.device)
+        if problem:
+            print(f"calibrate: {problem}", file=sys.stderr)
             return 2
     samples, timings = [], {}
     if args.from_samples:

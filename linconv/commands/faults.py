@@ -80,15 +80,11 @@ def run(args: argparse.Namespace) -> int:
         if path is not None and path.is_dir():
             print(f"faults: {option} {path} is a directory, not a file", file=sys.stderr)
             return 2
-    from linconv.lanes.devices import device_unavailable_reason
+    from linconv.lanes.devices import device_option_problem
 
-    try:
-        reason = device_unavailable_reason(args.device)
-    except ValueError as exc:
-        print(f"faults: --device: {exc}", file=sys.stderr)
-        return 2
-    if reason:
-        print(f"faults: --device {args.device}: {reason}", file=sys.stderr)
+    problem = device_option_problem(args.device)
+    if problem:
+        print(f"faults: {problem}", file=sys.stderr)
         return 2
     started = time.perf_counter()
     outcomes = []

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["KNOWN_DEVICES", "SKIP_ABSENT_FLAG", "device_unavailable_reason", "parse_devices", "supports_dtype"]
+__all__ = [
+    "KNOWN_DEVICES",
+    "SKIP_ABSENT_FLAG",
+    "device_option_problem",
+    "device_unavailable_reason",
+    "parse_devices",
+    "supports_dtype",
+]
 
 KNOWN_DEVICES = ("cpu", "cuda", "mps")
 
@@ -29,6 +36,16 @@ def device_unavailable_reason(device: str) -> str | None:
 
 # The flag (pytest option and command-line flag alike) that skips an absent device that was named.
 SKIP_ABSENT_FLAG = "--skip-absent-devices"
+
+
+def device_option_problem(device: str) -> str | None:
+    """What is wrong with a command's ``--device DEVICE`` (not a device, or one that cannot run
+    here), as the rest of that command's error line; None when it can run."""
+    try:
+        reason = device_unavailable_reason(device)
+    except ValueError as exc:
+        return f"--device: {exc}"
+    return None if reason is None else f"--device {device}: {reason}"
 
 
 def _same_device(device: str) -> str:

@@ -12,7 +12,17 @@ from linconv.faults.record import fault
 from linconv.relations.common import Formulation
 
 
-class _LinearSummedInStorageDtype(torch.autograd.Function):
+class _LinearBackward(torch.autograd.Function):
+    """F.linear's own backward, for the faults below whose forward alone is broken: their forward
+    saves ``x`` and ``weight`` and sets ``ctx.has_bias``."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        return grad @ weight, grad.t() @ x, grad.sum(0) if ctx.has_bias else None
+
+
+class _LinearSummedInStorageDtype(_LinearBackward):
     """F.linear whose forward keeps the running sum of every output in the storage dtype; the
     backward is F.linear's own (only the forward's accumulation is broken)."""
 
@@ -24,11 +34,6 @@ class _LinearSummedInStorageDtype(torch.autograd.Function):
         for k in range(1, x.shape[1]):
             acc += x[:, k : k + 1] * weight[:, k]
         return acc if bias is None else acc + bias
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        return grad @ weight, grad.t() @ x, grad.sum(0) if ctx.has_bias else None
 
 
 @fault(
@@ -70,7 +75,7 @@ def half_accumulated_in_half(linear: Formulation) -> Formulation:
 HALF_BLOCK = 64
 
 
-class _LinearBlocksAddedInStorageDtype(torch.autograd.Function):
+class _LinearBlocksAddedInStorageDtype(_LinearBackward):
     """F.linear whose forward sums blocks of HALF_BLOCK terms in float32, rounds each block's sum
     to the storage dtype and adds the blocks there; the backward is F.linear's own."""
 
@@ -84,11 +89,6 @@ class _LinearBlocksAddedInStorageDtype(torch.autograd.Function):
             block = block.to(x.dtype)  # the block's float32 sum rounded to the storage dtype
             acc = block if acc is None else acc + block  # and added there
         return acc if bias is None else acc + bias
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        return grad @ weight, grad.t() @ x, grad.sum(0) if ctx.has_bias else None
 
 
 @fault(
