@@ -13,7 +13,7 @@ a baseline run, then two runs of a candidate whose op is slowed by a factor
 
 and writes the table (Markdown) and every verdict (JSON). From the repository root:
 
-    python benchmarks/gate_power.py collect --out reports/power          # ~2.5 min a run, 31 runs
+    python benchmarks/gate_power.py collect --out reports/power          # 31 runs, ~2 min each
     python benchmarks/gate_power.py analyse reports/power --markdown docs/gate-power.md
 
 ``--properties`` (property paths, default all of ``properties``), ``--bench-max-time`` (seconds
@@ -64,6 +64,12 @@ def _run(
     return time.perf_counter() - started
 
 
+def _spec(ops: tuple[str, ...], slowed: str | None, factor: float) -> str:
+    """Every op of the campaign wrapped (LINCONV_SLOWDOWN), ``slowed`` by ``factor``, the others by 1:
+    the wrapper's own cost is then on both sides, and only the waiting differs."""
+    return ",".join(f"{op}={factor if op == slowed else 1.0:g}" for op in ops)
+
+
 def collect(
     out: Path,
     ops: tuple[str, ...],
@@ -71,11 +77,14 @@ def collect(
     properties: tuple[str, ...] = ("properties",),
     bench_max_time: float | None = None,
     bench_k: str | None = None,
+    instrument_baseline: bool = True,
 ) -> None:
-    schedule: list[tuple[str, str | None]] = [("A00", None)]
+    baseline = _spec(ops, None, 1.0) if instrument_baseline else None
+    schedule: list[tuple[str, str | None]] = [("A00", baseline)]
     for i, (op, factor) in enumerate(itertools.product(ops, factors), start=1):
-        spec = f"{op}={factor:g}"
-        schedule += [(f"B{i:02d}-{op}-{factor:g}-1", spec), (f"B{i:02d}-{op}-{factor:g}-2", spec), (f"A{i:02d}", None)]
+        spec = _spec(ops, op, factor) if instrument_baseline else f"{op}={factor:g}"
+        schedule += [(f"B{i:02d}-{op}-{factor:g}-1", spec), (f"B{i:02d}-{op}-{factor:g}-2", spec),
+                     (f"A{i:02d}", baseline)]  # fmt: skip
     for name, spec in schedule:
         target = out / name
         if (target / "benchmarks.json").is_file():
@@ -84,12 +93,25 @@ def collect(
         print(f"{name}: {spec or 'baseline'} in {seconds:.0f} s", flush=True)
 
 
+# The thresholds ``analyse`` can override, to judge the same runs under other constants (calibration).
+_THRESHOLD_FLAGS = ("margin", "z", "bench_margin", "run_noise", "bench_noise")
+
+
+def _ratio(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _verdicts(gate, what: str) -> dict[str, object]:
-    rows = [r for r in gate.rows if r.fails and r.formulation not in ("(correctness)", "(regression corpus)")]
-    prop = [f"{r.relation}/{r.formulation}" for r in rows]
+    timed = [r for r in gate.rows if r.formulation not in ("(correctness)", "(regression corpus)")]
+    prop = [f"{r.relation}/{r.formulation}" for r in timed if r.fails]
     bench = [reason for reason in gate.reasons if reason.startswith("benchmark")]
+    ratios = sorted(x for x in (_ratio(r.ratio) for r in timed) if x is not None)
+    groups = sorted(x for x in (_ratio(row[3]) for row in gate.bench_rows if row[0].endswith(")")) if x is not None)
     return {"what": what, "passed": gate.passed, "property_rows": prop, "benchmark_reasons": bench,
-            "reasons": gate.reasons}  # fmt: skip
+            "reasons": gate.reasons, "property_ratios": ratios, "benchmark_group_ratios": groups}  # fmt: skip
 
 
 def analyse(directory: Path, thresholds: Thresholds) -> dict[str, list]:
@@ -152,10 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--properties", default="properties", help="comma-separated property paths (default: all)")
     c.add_argument("--bench-max-time", type=float, default=None, help="seconds per benchmark (default 0.5)")
     c.add_argument("--bench-k", default=None, help="a pytest -k expression selecting benchmarks (default: all)")
+    c.add_argument("--plain-baseline", action="store_true",
+                   help="baseline runs without the injector (default: every op wrapped at factor 1 on both sides, "
+                        "so the wrapper's own cost does not count as a slowdown)")  # fmt: skip
     a = actions.add_parser("analyse", help="judge every comparison with the gate as it is")
     a.add_argument("directory", type=Path)
     a.add_argument("--markdown", type=Path)
     a.add_argument("--json", type=Path)
+    for name in _THRESHOLD_FLAGS:
+        a.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
+                       help=f"the gate's {name} (default: the gate's own)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.action == "collect":
         factors = tuple(float(f) for f in args.factors.split(","))
@@ -166,9 +194,11 @@ def main(argv: list[str] | None = None) -> int:
             tuple(args.properties.split(",")),
             args.bench_max_time,
             args.bench_k,
+            not args.plain_baseline,
         )
         return 0
-    found = analyse(args.directory, Thresholds())
+    overrides = {name: getattr(args, name) for name in _THRESHOLD_FLAGS if getattr(args, name) is not None}
+    found = analyse(args.directory, Thresholds(**overrides))
     text = _table(found)
     print(text)
     if args.markdown:
