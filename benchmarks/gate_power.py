@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -114,24 +115,44 @@ def _verdicts(gate, what: str) -> dict[str, object]:
             "reasons": gate.reasons, "property_ratios": ratios, "benchmark_group_ratios": groups}  # fmt: skip
 
 
-def analyse(directory: Path, thresholds: Thresholds) -> dict[str, list]:
-    baselines = sorted(p for p in directory.glob("A*") if (p / "benchmarks.json").is_file())
-    runs = {p.name: load_run(p) for p in sorted(directory.iterdir()) if (p / "benchmarks.json").is_file()}
-    found: dict[str, list] = {"abba_same": [], "pair_same": [], "abba_slow": [], "pair_slow": []}
-    for a1, b1, b2, a2 in itertools.combinations([p.name for p in baselines], 4):
-        gate = compare([runs[a1], runs[a2]], [runs[b1], runs[b2]], thresholds)
-        found["abba_same"].append(_verdicts(gate, f"{a1} {b1} {b2} {a2}"))
-    for a, b in itertools.permutations([p.name for p in baselines], 2):
-        found["pair_same"].append(_verdicts(compare(runs[a], runs[b], thresholds), f"{a} {b}"))
-    for name in sorted(n for n in runs if n.startswith("B") and n.endswith("-1")):
+_RUNS: dict[str, object] = {}
+
+
+def _judge(task: tuple[str, str, list[str], list[str], Path, Thresholds]) -> tuple[str, dict[str, object]]:
+    """One comparison (in a worker process: each loads the runs once)."""
+    kind, what, base, cand, directory, thresholds = task
+    for name in (*base, *cand):
+        if name not in _RUNS:
+            _RUNS[name] = load_run(directory / name)
+    b, c = [_RUNS[n] for n in base], [_RUNS[n] for n in cand]
+    gate = compare(b if len(b) > 1 else b[0], c if len(c) > 1 else c[0], thresholds)
+    return kind, _verdicts(gate, what)
+
+
+def analyse(directory: Path, thresholds: Thresholds, jobs: int = 1) -> dict[str, list]:
+    done = {p.name for p in sorted(directory.iterdir()) if (p / "benchmarks.json").is_file()}
+    baselines = sorted(n for n in done if n.startswith("A"))
+    tasks = []
+    for a1, b1, b2, a2 in itertools.combinations(baselines, 4):
+        tasks.append(("abba_same", f"{a1} {b1} {b2} {a2}", [a1, a2], [b1, b2], directory, thresholds))
+    for a, b in itertools.permutations(baselines, 2):
+        tasks.append(("pair_same", f"{a} {b}", [a], [b], directory, thresholds))
+    for name in sorted(n for n in done if n.startswith("B") and n.endswith("-1")):
         index = int(name[1:3])
         before, after, twin = f"A{index - 1:02d}", f"A{index:02d}", name[:-1] + "2"
-        if before not in runs or after not in runs or twin not in runs:
+        if before not in done or after not in done or twin not in done:
             continue
         label = name[4:-2]
-        gate = compare([runs[before], runs[after]], [runs[name], runs[twin]], thresholds)
-        found["abba_slow"].append(_verdicts(gate, label))
-        found["pair_slow"].append(_verdicts(compare(runs[before], runs[name], thresholds), label))
+        tasks.append(("abba_slow", label, [before, after], [name, twin], directory, thresholds))
+        tasks.append(("pair_slow", label, [before], [name], directory, thresholds))
+    found: dict[str, list] = {"abba_same": [], "pair_same": [], "abba_slow": [], "pair_slow": []}
+    if jobs > 1:
+        with multiprocessing.Pool(jobs) as pool:
+            results = pool.map(_judge, tasks, chunksize=4)
+    else:
+        results = [_judge(task) for task in tasks]
+    for kind, verdict in results:
+        found[kind].append(verdict)
     return found
 
 
@@ -181,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("directory", type=Path)
     a.add_argument("--markdown", type=Path)
     a.add_argument("--json", type=Path)
+    a.add_argument("--jobs", type=int, default=1, help="worker processes (the comparisons are independent)")
     for name in _THRESHOLD_FLAGS:
         a.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
                        help=f"the gate's {name} (default: the gate's own)")  # fmt: skip
@@ -198,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     overrides = {name: getattr(args, name) for name in _THRESHOLD_FLAGS if getattr(args, name) is not None}
-    found = analyse(args.directory, Thresholds(**overrides))
+    found = analyse(args.directory, Thresholds(**overrides), args.jobs)
     text = _table(found)
     print(text)
     if args.markdown:

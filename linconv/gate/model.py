@@ -96,10 +96,11 @@ class Thresholds:
             "it), cell by cell (dtype, phase, size bucket; a cell takes part with "
             f"≥ {self.min_count} timings on both sides), as a weighted mean log shift. A formulation is "
             f"**slower** when the shift exceeds {self.margin:.0%} **and** z = {self.z:g} standard errors "
-            "(bootstrap within the runs, plus the run-to-run noise measured between twin runs of a side, or "
-            f"{self.run_noise:g} without them). Benchmarks: the same rule per benchmark and per formulation's "
-            f"group of benchmarks, with a {self.bench_margin:.0%} margin and run noise from twin runs (else "
-            f"{self.bench_noise:g}), "
+            "(bootstrap within the runs, plus the run-to-run noise: measured between twin runs of a side, "
+            "pooled over rows and more for a row whose own twins differ more; "
+            f"{self.run_noise:g} without twins). Benchmarks: the same rule per formulation's group of "
+            f"benchmarks (one benchmark slower alone is reported, not failing), with a {self.bench_margin:.0%} "
+            f"margin and run noise from twin runs (else {self.bench_noise:g}), "
             + ("failing the gate." if self.fail_on_benchmarks else "reported only (--no-fail-on-benchmarks).")
             + f" **Drift**: the worst error/bound grew more than {self.drift:g}x and reached {DRIFT_FLOOR:g} "
             + ("(fails the gate: --fail-on-drift)." if self.fail_on_drift else "(reported; --fail-on-drift to fail).")

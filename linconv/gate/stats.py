@@ -19,7 +19,7 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 
-__all__ = ["Shift", "cell_shift", "run_noise", "verdict"]
+__all__ = ["Shift", "cell_shift", "row_noise", "run_noise", "verdict"]
 
 Cells = dict[tuple[str, ...], list[float]]
 
@@ -76,6 +76,17 @@ def run_noise(twin_shifts: Iterable[float]) -> float | None:
     if len(values) < 4:
         return None
     return 1.4826 * _median(values) / math.sqrt(2)
+
+
+def row_noise(pooled: float, own_twins: Iterable[float]) -> float:
+    """One run's noise for ONE row (a formulation's timings, a benchmark or a group of them): the
+    pooled noise of every row, or more where this row's own twin runs differ by more. Noise is not
+    the same for every row: a memory-bound benchmark (a dense 2048 x 2048 Linear) moves by up to 2x
+    between runs of the same torch on a machine whose cache is shared, while a compute-bound conv
+    moves by 2-3 %; the pooled (median) noise is the latter's, and trusting it for the former is a
+    false alarm. A row whose own twins differ by d is given at least |d| / sqrt(2) (one run's share
+    of a difference of two runs) -- docs/gating.md, "What is measured"."""
+    return max([pooled, *(abs(t) / math.sqrt(2) for t in own_twins)])
 
 
 def verdict(shift: float, se: float, *, margin: float, z: float) -> str:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from linconv.gate.model import Benchmark, Gate, Row, Run, location
-from linconv.gate.stats import Shift, cell_shift, run_noise, verdict
+from linconv.gate.stats import Shift, cell_shift, row_noise, run_noise, verdict
 from linconv.runreport.markdown import fmt_time
 
 __all__ = ["benchmarks", "timings"]
@@ -37,23 +37,21 @@ def _pooled(runs: list[Run], key: tuple[str, ...]) -> dict[tuple[str, ...], list
     return cells
 
 
-def _twin_shifts(runs: list[Run], keys: list, min_count: int) -> list[float]:
-    """Shifts between a side's twin runs, every row: the run-to-run noise of that side."""
+def _twin_shifts(runs: list[Run], keys: list, min_count: int) -> dict:
+    """Shift between a side's twin runs, row by row: the run-to-run noise of that side."""
     if len(runs) < 2:
-        return []
-    found = []
+        return {}
+    found = {}
     for key in keys:
         shift = cell_shift(runs[0].times.get(key, {}), runs[1].times.get(key, {}), min_count=min_count, rounds=2)
         if shift is not None:
-            found.append(shift.shift)
+            found[key] = shift.shift
     return found
 
 
-def _side_noise(gate: Gate, per_run: float | None, default: float) -> tuple[float, str]:
-    """The noise of the between-side shift from one run's noise: sqrt(1/n_b + 1/n_c) runs' worth."""
-    n_b, n_c = len(gate.baselines), len(gate.candidates)
-    single, source = (per_run, "measured between twin runs") if per_run is not None else (default, "default")
-    return single * math.sqrt(1 / n_b + 1 / n_c), source
+def _sides(gate: Gate) -> float:
+    """How many runs' noise the between-side shift carries: sqrt(1/n_b + 1/n_c)."""
+    return math.sqrt(1 / len(gate.baselines) + 1 / len(gate.candidates))
 
 
 def _same_machine(gate: Gate) -> bool:
@@ -81,9 +79,14 @@ def timings(gate: Gate) -> None:
             )
             gate.rows.append(row)
         return
-    twins = _twin_shifts(gate.baselines, keys, t.min_count) + _twin_shifts(gate.candidates, keys, t.min_count)
-    noise, source = _side_noise(gate, run_noise(twins), t.run_noise)
-    gate.notes.append(f"run-to-run noise of a formulation's timings: {noise:.3f} (log scale, {source})")
+    twins = [_twin_shifts(gate.baselines, keys, t.min_count), _twin_shifts(gate.candidates, keys, t.min_count)]
+    measured = run_noise([v for side in twins for v in side.values()])
+    pooled = measured if measured is not None else t.run_noise
+    source = "measured between twin runs" if measured is not None else "default"
+    gate.notes.append(
+        f"run-to-run noise of a formulation's timings: {pooled * _sides(gate):.3f} (log scale, {source}"
+        + ("; a row whose own twins differ more is given their difference)" if measured is not None else ")")
+    )
     for key in keys:
         relation, formulation, device, mode, lane = key
         where = location(device, mode, lane)
@@ -92,6 +95,7 @@ def timings(gate: Gate) -> None:
             verdict_text = f"not compared (no cell with ≥ {t.min_count} timings on both sides)"
             gate.rows.append(Row(relation, formulation, where, "", "", "", verdict_text))
             continue
+        noise = row_noise(pooled, [side[key] for side in twins if key in side]) * _sides(gate)
         se = math.hypot(shift.se, noise)
         judged = verdict(shift.shift, se, margin=t.margin, z=t.z)
         if judged == "slower":
@@ -123,6 +127,10 @@ def _log_time(bench: Benchmark, paced: bool) -> float:
     return math.log(bench.median / bench.pace if paced else bench.median)
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
 def _bench_sides(gate: Gate) -> tuple[list[dict[str, Benchmark]], list[dict[str, Benchmark]]] | None:
     base = [run.benchmarks for run in gate.baselines if run.benchmarks is not None]
     cand = [run.benchmarks for run in gate.candidates if run.benchmarks is not None]
@@ -150,49 +158,50 @@ def benchmarks(gate: Gate) -> None:
     paced = all(side[name].pace for side in (*base, *cand) for name in names)
     if not paced:
         gate.bench_notes.append("benchmarks compared in seconds: some have no pacer timing (older JSON)")
-    twins = [
-        _log_time(side[1][name], paced) - _log_time(side[0][name], paced)
-        for side in (base, cand)
-        if len(side) >= 2
-        for name in names
-    ]
-    per_run = run_noise(twins)
+    logs = [[{name: _log_time(run[name], paced) for name in names} for run in side] for side in (base, cand)]
+    twins = [{name: side[1][name] - side[0][name] for name in names} for side in logs if len(side) >= 2]
+    per_run = run_noise([v for side in twins for v in side.values()])
     single = per_run if per_run is not None else t.bench_noise
-    noise = single * math.sqrt(1 / len(base) + 1 / len(cand))
+    spread = math.sqrt(1 / len(base) + 1 / len(cand))
     source = "measured between twin runs" if per_run is not None else "default"
-    gate.bench_notes.append(f"run-to-run noise of a benchmark: {single:.3f} per run (log scale, {source})")
-    shifts: dict[str, float] = {}
-    for name in names:
-        b = sum(_log_time(side[name], paced) for side in base) / len(base)
-        c = sum(_log_time(side[name], paced) for side in cand) / len(cand)
-        shifts[name] = c - b
+    gate.bench_notes.append(
+        f"run-to-run noise of a benchmark: {single:.3f} per run (log scale, {source}"
+        + ("; a benchmark or group whose own twins differ more is given their difference)" if twins else ")")
+    )
+    shifts = {name: _mean([run[name] for run in logs[1]]) - _mean([run[name] for run in logs[0]]) for name in names}
     groups: dict[str, list[str]] = defaultdict(list)
     for name in names:
         groups[base[0][name].group].append(name)
-    slower = 0
+    slower = singles = 0
     for group, members in sorted(groups.items()):
-        mean = sum(shifts[n] for n in members) / len(members)
+        mean = _mean([shifts[n] for n in members])
         # a group's benchmarks share their runs: the group's error is at least one benchmark's over
-        # sqrt(n), and never below a quarter of one benchmark's (the noise they share)
-        se = max(noise / math.sqrt(len(members)), noise / 4)
+        # sqrt(n), and never below a quarter of one benchmark's (the noise they share); a group whose
+        # twin runs moved together is given that movement
+        own = [_mean([side[n] for n in members]) for side in twins]
+        se = max(single / math.sqrt(len(members)), single / 4, row_noise(0.0, own)) * spread
         judged = verdict(mean, se, margin=t.bench_margin, z=t.z)
         slower += judged == "slower"
         if judged == "slower" and t.fail_on_benchmarks:
             gate.reasons.append(
                 f"benchmarks of {group}: slower, x{math.exp(mean):.2f} over {len(members)} benchmark(s) "
-                f"({mean / se:.1f} standard errors)"
+                f"({mean / se if se else float('inf'):.1f} standard errors)"
             )
         gate.bench_rows.append([f"{group} (all {len(members)})", "", "", f"{math.exp(mean):.2f}", _VERDICTS[judged]])
         for name in members:
+            noise = row_noise(single, [side[name] for side in twins]) * spread
             judged = verdict(shifts[name], noise, margin=t.bench_margin, z=t.z)
-            slower += judged == "slower"
-            if judged == "slower" and t.fail_on_benchmarks:
-                gate.reasons.append(f"benchmark {name.split('::', 1)[-1]}: slower, x{math.exp(shifts[name]):.2f}")
+            singles += judged == "slower"
             b_med = base[0][name].median
             c_med = cand[0][name].median
             gate.bench_rows.append([name.split("::", 1)[-1], fmt_time(b_med), fmt_time(c_med),
                                     f"{math.exp(shifts[name]):.2f}", _VERDICTS[judged]])  # fmt: skip
     if slower and not t.fail_on_benchmarks:
+        gate.bench_notes.append(f"{slower} group(s) slower; they do not fail the gate (--no-fail-on-benchmarks)")
+    if singles:
+        # One benchmark's own run-to-run noise cannot be measured from two runs of a side, and some
+        # (memory-bound ones) move by 2x between runs of the same torch on a shared cache: measured,
+        # such single-benchmark verdicts failed 3 of 15 same-torch ABBA comparisons (docs/gating.md).
         gate.bench_notes.append(
-            f"{slower} benchmark row(s) slower; they do not fail the gate (--no-fail-on-benchmarks)"
+            f"{singles} benchmark(s) slower on their own: reported, not failing; the verdict of their group decides"
         )
