@@ -129,7 +129,7 @@ def _judge(task: tuple[str, str, list[str], list[str], Path, Thresholds]) -> tup
     return kind, _verdicts(gate, what)
 
 
-def analyse(directory: Path, thresholds: Thresholds, jobs: int = 1) -> dict[str, list]:
+def analyse(directory: Path, thresholds: Thresholds, jobs: int = 1, kinds: str = "abba,pair") -> dict[str, list]:
     done = {p.name for p in sorted(directory.iterdir()) if (p / "benchmarks.json").is_file()}
     baselines = sorted(n for n in done if n.startswith("A"))
     tasks = []
@@ -146,6 +146,7 @@ def analyse(directory: Path, thresholds: Thresholds, jobs: int = 1) -> dict[str,
         tasks.append(("abba_slow", label, [before, after], [name, twin], directory, thresholds))
         tasks.append(("pair_slow", label, [before], [name], directory, thresholds))
     found: dict[str, list] = {"abba_same": [], "pair_same": [], "abba_slow": [], "pair_slow": []}
+    tasks = [task for task in tasks if task[0].split("_")[0] in kinds.split(",")]
     if jobs > 1:
         with multiprocessing.Pool(jobs) as pool:
             results = pool.map(_judge, tasks, chunksize=4)
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("directory", type=Path)
     a.add_argument("--markdown", type=Path)
     a.add_argument("--json", type=Path)
+    a.add_argument("--kinds", default="abba,pair", help="which flows to judge: abba, pair or both (default)")
     a.add_argument("--jobs", type=int, default=1, help="worker processes (the comparisons are independent)")
     for name in _THRESHOLD_FLAGS:
         a.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     overrides = {name: getattr(args, name) for name in _THRESHOLD_FLAGS if getattr(args, name) is not None}
-    found = analyse(args.directory, Thresholds(**overrides), args.jobs)
+    found = analyse(args.directory, Thresholds(**overrides), args.jobs, args.kinds)
     text = _table(found)
     print(text)
     if args.markdown:

@@ -40,17 +40,20 @@ __all__ = [
 
 # The timing rule (linconv.gate.stats.verdict): slower when the shift of the candidate's timings
 # (in pacer units, log scale) exceeds log(1 + MARGIN) AND Z standard errors (within-run bootstrap
-# and between-run noise together). PROVISIONAL: the calibration campaign (benchmarks/gate_power.py)
-# has not yet run on a quiet machine; docs/gating.md, "What is measured, and what is not yet".
+# and between-run noise together). Calibrated by benchmarks/gate_power.py on the 2-core machine
+# (docs/gating.md, "What is measured"): 11 same-torch runs and 10 slowed candidates in ABBA order;
+# z = 7 is the smallest that failed none of the 330 same-torch ABBA comparisons (z = 6 failed 1,
+# z = 5 failed 5, z = 3.5 failed 48: that machine's speed changes for minutes at a time).
 DEFAULT_MARGIN = 0.05
-DEFAULT_Z = 3.5
-# Benchmarks: a benchmark (or the group of one formulation's benchmarks) is slower when its shift
-# exceeds log(1 + BENCH_MARGIN) and Z standard errors.
+DEFAULT_Z = 7.0
+# Benchmarks: the group of one formulation's benchmarks (one phase, every shape) is slower when its
+# shift exceeds log(1 + BENCH_MARGIN) and Z standard errors.
 DEFAULT_BENCH_MARGIN = 0.05
 # The standard deviation of one run's log timing (property rows; benchmarks) used when a side has
-# no twin run to measure it (ABBA): provisional, like the rule's constants above (docs/gating.md).
+# no twin run to measure it (one run per side): the smallest that failed none of the 110 same-torch
+# pairs of the campaign (benchmarks: 0.08 failed 10 at z = 6, 0.12 none).
 DEFAULT_RUN_NOISE = 0.10
-DEFAULT_BENCH_NOISE = 0.05
+DEFAULT_BENCH_NOISE = 0.12
 # A (dtype, phase, size) cell of a report's timings takes part only with this many timings in both
 # runs: the quartiles of fewer are the extreme values themselves.
 DEFAULT_MIN_COUNT = 3
