@@ -400,7 +400,7 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         "dimension such as O = 1 with a non-canonical stride): raises 'slow_conv2d: grad_weight must be "
         "contiguous' on a legal weight",
         kind="error",
-        observed_on=("2.13.0",),
+        observed_on=("2.13.0", "2.14.1"),
         reproducer=_SLOW_CONV2D_GRAD_WEIGHT,
     ),
     ConvTransposeChannelsLastStridedWeight(
@@ -410,7 +410,7 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         "dimension's stride non-canonical): a wrong output with groups > 1, 'grad_weight needs to be contiguous' "
         "in backward with groups = 1",
         kind="wrong result",
-        observed_on=("2.13.0",),
+        observed_on=("2.13.0", "2.14.1"),
         reproducer=_CONV_TRANSPOSE_STRIDED_WEIGHT,
     ),
     OneDnnAmxBf16StridedSingleColumn(
@@ -430,7 +430,7 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         "compiling a float64 Conv2d/Conv3d for inference fails (BackendCompilerFailed, itensor_view_from_dense "
         "expects float/bfloat16/half)",
         kind="compile error",
-        observed_on=("2.13.0",),
+        observed_on=("2.13.0", "2.14.1"),
         reproducer=_FREEZING_FLOAT64_CONV,
         lanes=("compiled-freezing",),
     ),
