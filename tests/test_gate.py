@@ -413,7 +413,7 @@ def test_twin_runs_measure_the_run_to_run_noise(tmp_path, capsys):
              _timed({}, 0.001)]  # fmt: skip
     assert _abba(tmp_path, quiet) == 1  # twins agree: the run-to-run noise is small and 30% stands out
     out = capsys.readouterr().out
-    assert "run-to-run noise of a formulation's timings: 0.000 (log scale, measured between twin runs; a row whose own" in out
+    assert "run-to-run noise of a formulation's timings: 0.000 (log scale, measured between twin runs; a row" in out
     assert "- baseline run 2:" in out and "runs made in ABBA order" in out
     # twins that differ by 40% between themselves: 30% between the sides is not a verdict
     noisy = [_timed({}, 0.001), _timed({"conv2d": (1.1, 1.0), "linear_over_channels": (1.4, 1.0)}, 0.001),

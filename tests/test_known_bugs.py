@@ -4,6 +4,8 @@ reproductions are cached per torch build and CPU; corpus cases tied to a bug fol
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from linconv.core.cases import Case
@@ -129,3 +131,16 @@ def test_a_corpus_case_tied_to_a_known_bug_follows_the_reproduction(monkeypatch)
     monkeypatch.setattr(known_bugs, "present", lambda bug: False)
     assert not tied.expected_to_fail()
     assert not Regression("general_conv", GROUPED_CASE).expected_to_fail()
+
+
+def test_grouped_channels_last_size1_strided_weight_signature() -> None:
+    bug = _bug("grouped-conv-channels-last-size1-strided-weight")
+    seed_one = ConvGeometry(1, 4, 2, (1, 1, 2), (1, 1, 2), groups=2)  # thorough seed 1's shrunk conv3d
+    found = Case(seed_one, dtype="float32", memory_format="channels_last", param_layout="size1_strides")
+    assert bug.matches(found)
+    assert not bug.matches(replace(found, dtype="float64"))
+    assert not bug.matches(replace(found, param_layout="dense"))
+    assert not bug.matches(replace(found, memory_format="contiguous"))
+    assert not bug.matches(replace(found, geometry=ConvGeometry(1, 4, 2, (1, 1, 2), (1, 1, 2))))  # groups 1
+    no_size1 = ConvGeometry(1, 4, 4, (3, 3, 3), (2, 2, 2), groups=2)  # no size-1 weight dimension
+    assert not bug.matches(replace(found, geometry=no_size1))
