@@ -13,8 +13,12 @@ a baseline run, then two runs of a candidate whose op is slowed by a factor
 
 and writes the table (Markdown) and every verdict (JSON). From the repository root:
 
-    python benchmarks/gate_power.py collect --out reports/power          # 31 runs, ~2 min each
-    python benchmarks/gate_power.py analyse reports/power --markdown docs/gate-power.md
+    taskset -c 0 python benchmarks/gate_power.py collect --out reports/power   # 31 runs, 91-118 s each here
+    python benchmarks/gate_power.py analyse reports/power --jobs 2 --markdown gate-power.md --json gate-power.json
+
+``analyse --z 6 --bench-noise 0.08 ...`` judges the same runs under other thresholds (how the
+defaults were chosen: docs/gating.md, "What is measured"); ``--kinds pair`` judges only the
+one-run-per-side comparisons (110 of 460: a quick sweep of ``--run-noise`` / ``--bench-noise``).
 
 ``--properties`` (property paths, default all of ``properties``), ``--bench-max-time`` (seconds
 per benchmark, LINCONV_BENCH_MAX_TIME) and ``--bench-k`` (a ``-k`` selection of benchmarks) make a
