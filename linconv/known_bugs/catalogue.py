@@ -321,6 +321,80 @@ sys.exit(1 if error > 1e-4 else 0)
 
 
 @dataclass(frozen=True)
+class Bf16Strided1x1DilatedInputGrad(KnownBug):
+    def matches(self, case: Case) -> bool:
+        g = case.geometry
+        return (
+            case.device == "cpu"
+            and case.dtype == "bfloat16"
+            and case.memory_format == "channels_last"
+            and g.rank >= 2
+            and not g.transposed
+            and set(g.kernel) == {1}
+            and max(g.stride) > 1
+            and max(g.dilation) > 1  # a dilation on a 1x1 kernel: legal, and meaningless
+        )
+
+
+# Found by thorough seed 5 on 2026-12-06 (AMD EPYC Zen 4, AVX-512 bf16, torch 2.13.0 and 2.14.1): the
+# input gradient of a bfloat16 channels_last 1x1 conv2d with a stride and a dilation is wrong (grad x
+# 5.1 where the truth is -0.03). Measured: 10 of 10 draws wrong for stride (1, 2) or (2, 1) with
+# any dilation > 1, at 5 to 64 channels; 0 with dilation 1, stride 1, a contiguous layout, float32
+# or float16; stride (2, 2) and (1, 3) were right at [1, C, 10, 6]. The signature avoids every
+# strided, dilated bfloat16 channels_last 1x1 conv (a superset: the region is not fully mapped).
+_BF16_STRIDED_1X1_DILATED = """
+import sys, torch, torch.nn.functional as F
+torch.manual_seed(0)
+x = torch.randn(1, 16, 10, 6).bfloat16().contiguous(memory_format=torch.channels_last).requires_grad_()
+w = torch.randn(1, 16, 1, 1).bfloat16().contiguous(memory_format=torch.channels_last).requires_grad_()
+y = F.conv2d(x, w, stride=(1, 2), dilation=(1, 2))
+gy = torch.randn(y.shape).bfloat16()
+gx, = torch.autograd.grad(y, x, gy)
+ref = torch.nn.grad.conv2d_input(x.shape, w.detach().double(), gy.double(), stride=(1, 2), dilation=(1, 2))
+error = float((gx.double() - ref).abs().max())
+print("input gradient error:", error)
+sys.exit(1 if error > 0.1 else 0)
+"""
+
+
+@dataclass(frozen=True)
+class Bf16Conv3dKernelOverInputWeightGrad(KnownBug):
+    def matches(self, case: Case) -> bool:
+        g = case.geometry
+        return (
+            case.device == "cpu"
+            and case.dtype == "bfloat16"
+            and case.memory_format == "channels_last"
+            and g.rank == 3
+            and not g.transposed
+            and g.padding_mode == "zeros"
+            and any(k > n for k, n in zip(g.kernel, g.size, strict=True))
+        )
+
+
+# Found by thorough seed 3 on 2026-12-06 (AMD EPYC Zen 4, AVX-512 bf16, torch 2.13.0 and 2.14.1): the
+# weight gradient of a bfloat16 channels_last_3d conv3d whose kernel is longer than the input in a
+# dimension (zero padding makes up the rest) is wrong (-0.086 where the truth is 0.035). A grid of
+# 400 random convs: wrong in 14 of 167 such padded conv3d, 0 of 109 such conv2d, 0 of 124 with the
+# kernel no longer than the input; contiguous or float32: 0 of 10.
+_BF16_CONV3D_KERNEL_OVER_INPUT = """
+import sys, torch, torch.nn.functional as F
+torch.manual_seed(0)
+wrong = 0
+for _ in range(10):
+    x = torch.randn(1, 2, 3, 1, 1).bfloat16().contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+    w = torch.randn(1, 2, 5, 1, 1).bfloat16().contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+    y = F.conv3d(x, w, padding=(2, 0, 0))
+    gy = torch.randn(y.shape).bfloat16()
+    gw, = torch.autograd.grad(y, w, gy)
+    ref = torch.nn.grad.conv3d_weight(x.detach().double(), w.shape, gy.double(), padding=(2, 0, 0))
+    wrong += float((gw.double() - ref).abs().max()) > 0.05 * (float(ref.abs().max()) + 1e-3)
+print("wrong weight gradients:", wrong, "of 10")
+sys.exit(1 if wrong else 0)
+"""
+
+
+@dataclass(frozen=True)
 class FreezingFloat64ConvPrepack(KnownBug):
     def matches(self, case: Case) -> bool:
         return case.device == "cpu" and case.dtype == "float64" and case.geometry.rank >= 2
@@ -445,6 +519,23 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         kind="wrong result",
         observed_on=("2.13.0", "2.14.1"),
         reproducer=_GROUPED_CHANNELS_LAST_SIZE1_WEIGHT,
+    ),
+    Bf16Strided1x1DilatedInputGrad(
+        name="bf16-strided-dilated-1x1-conv-bwd-input-channels-last",
+        link="docs/robustness.md#known-upstream-bugs (no upstream report found)",
+        summary="bfloat16 channels_last 1x1 conv2d with a stride and a dilation on the CPU: wrong input gradient",
+        kind="wrong result",
+        observed_on=("2.13.0", "2.14.1"),
+        reproducer=_BF16_STRIDED_1X1_DILATED,
+    ),
+    Bf16Conv3dKernelOverInputWeightGrad(
+        name="bf16-conv3d-bwd-weight-kernel-over-input-channels-last",
+        link="docs/robustness.md#known-upstream-bugs (no upstream report found)",
+        summary="bfloat16 channels_last conv3d on the CPU whose kernel is longer than the input in a dimension "
+        "(zero padding): wrong weight gradient",
+        kind="wrong result",
+        observed_on=("2.13.0", "2.14.1"),
+        reproducer=_BF16_CONV3D_KERNEL_OVER_INPUT,
     ),
     SlowConv2dGradWeightNotContiguous(
         name="slow-conv2d-bwd-grad-weight-not-contiguous",
