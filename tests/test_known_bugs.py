@@ -144,3 +144,24 @@ def test_grouped_channels_last_size1_strided_weight_signature() -> None:
     assert not bug.matches(replace(found, geometry=ConvGeometry(1, 4, 2, (1, 1, 2), (1, 1, 2))))  # groups 1
     no_size1 = ConvGeometry(1, 4, 4, (3, 3, 3), (2, 2, 2), groups=2)  # no size-1 weight dimension
     assert not bug.matches(replace(found, geometry=no_size1))
+
+
+def test_bf16_strided_dilated_1x1_signature() -> None:
+    bug = _bug("bf16-strided-dilated-1x1-conv-bwd-input-channels-last")
+    seed_five = ConvGeometry(1, 16, 1, (10, 6), (1, 1), (1, 2), dilation=(1, 2))
+    found = Case(seed_five, dtype="bfloat16", memory_format="channels_last")
+    assert bug.matches(found)
+    assert not bug.matches(replace(found, dtype="float32"))
+    assert not bug.matches(replace(found, memory_format="contiguous"))
+    assert not bug.matches(replace(found, geometry=ConvGeometry(1, 16, 1, (10, 6), (1, 1), (1, 2))))  # no dilation
+
+
+def test_bf16_conv3d_kernel_over_input_signature() -> None:
+    bug = _bug("bf16-conv3d-bwd-weight-kernel-over-input-channels-last")
+    seed_three = ConvGeometry(1, 2, 1, (3, 1, 1), (5, 1, 1), padding="same")
+    found = Case(seed_three, dtype="bfloat16", memory_format="channels_last")
+    assert bug.matches(found)
+    assert not bug.matches(replace(found, dtype="float32"))
+    assert not bug.matches(replace(found, memory_format="contiguous"))
+    assert not bug.matches(replace(found, geometry=ConvGeometry(1, 2, 1, (5, 1, 1), (5, 1, 1), padding="same")))
+    assert not bug.matches(replace(found, geometry=ConvGeometry(1, 2, 1, (3, 1), (5, 1), padding="same")))  # conv2d
