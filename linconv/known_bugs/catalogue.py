@@ -111,7 +111,9 @@ class GroupedConvWeightGradSize1Strides(KnownBug):
         g = case.geometry
         return (
             case.device == "cpu"
-            and case.dtype in ("float64", "bfloat16", "float16")
+            # float32 too where the weight is a view (sliced, ...), seen with one thread on the AMD
+            # EPYC Zen 4 (thorough seed 5 of 2026-12-06: 30 of 30 with one thread, 0 with two)
+            and (case.dtype in ("float64", "bfloat16", "float16") or case.param_layout != "dense")
             and case.input_view == "size1_strides"
             and case.memory_format == "channels_last"
             and g.rank == 2  # conv1d, conv3d and transposed convs: 0 wrong in 150 / 140 / 300 (docs/robustness.md)
