@@ -135,3 +135,18 @@ def test_slow_kernels_need_the_term_in_every_rank(relation, geometry, tensor, fo
                 else:
                     model_worst = max(model_worst, ratio)
     assert bare_worst > 1.0 and model_worst < 0.5, (bare_worst, model_worst)
+
+
+def test_a_padding_mode_adds_its_copies_to_the_input_gradient() -> None:
+    # thorough seed 8 (2026-12-06): replicate padding of a 1x1x1 input to 5x2x5 copies it 50 times,
+    # and F.pad's backward adds the 50 gradients in float16
+    replicate = ConvGeometry(1, 16, 20, (1, 1, 1), (5, 2, 5), padding="same", groups=4, padding_mode="replicate")
+    x = torch.empty(replicate.input_shape, dtype=torch.float16)
+    w = torch.empty(replicate.weight_shape, dtype=torch.float16)
+    zeros = replace(replicate, padding_mode="zeros")
+    fold = storage_partial_sums("fold", replicate, x, w)["x"]
+    assert fold == math.ceil((math.sqrt(storage_partial_sums("fold", zeros, x, w)["x"]) + math.sqrt(50)) ** 2)
+    assert storage_partial_sums("slow_conv", replicate, x, w)["x"] >= 50  # whatever the backend
+    assert storage_partial_sums("fold", replicate, x.float(), w.float()) == {}
+    case = Case(replicate, dtype="float16", values="positive", seed=21102533)  # seed 8's shrunk case
+    assert run_relation("general_conv_3d", case).violations == ()
