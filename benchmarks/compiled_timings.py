@@ -55,7 +55,13 @@ def _call(fn, shape, variant: str, phase: str, batch: int):
 
 def measure(lanes: tuple[str, ...]) -> list[dict]:
     rows = []
-    with torch.inference_mode(False):
+    # the backward is timed by calling it again on one graph (retain_graph=True), which a compiled
+    # backward with donated buffers refuses ("requires ... retain_graph=False"): buffer donation off,
+    # an allocation saving, not a change of the kernels timed
+    import torch._functorch.config as functorch_config
+
+    donation = functorch_config.patch(donated_buffer=False)
+    with torch.inference_mode(False), donation:
         torch.set_num_threads(THREADS)
         for shape in SHAPES.values():
             for variant, spec in shape.variants.items():
