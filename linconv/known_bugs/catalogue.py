@@ -286,17 +286,26 @@ sys.exit(1 if error > 1e-9 else 0)
 """
 
 
+def _cpu_channels_last_conv(case: Case, dtypes: tuple[str, ...]) -> bool:
+    """The common ground of the oneDNN layout bugs: a CPU, non-transposed conv of rank >= 2 with a
+    channels_last input, in one of ``dtypes``."""
+    g = case.geometry
+    return (
+        case.device == "cpu"
+        and case.dtype in dtypes
+        and case.memory_format == "channels_last"
+        and g.rank >= 2
+        and not g.transposed
+    )
+
+
 @dataclass(frozen=True)
 class GroupedConvChannelsLastSize1StridedWeight(KnownBug):
     def matches(self, case: Case) -> bool:
         g = case.geometry
         return (
-            case.device == "cpu"
-            and case.dtype in ("float32", "bfloat16")  # float16, float64: 0 wrong in 29 and 43 (grid below)
-            and case.memory_format == "channels_last"
+            _cpu_channels_last_conv(case, ("float32", "bfloat16"))  # float16, float64: 0 wrong in 29 and 43
             and case.param_layout == "size1_strides"
-            and g.rank >= 2
-            and not g.transposed
             and g.groups > 1
             and 1 in g.weight_shape  # else the layout leaves every stride canonical
         )
@@ -327,11 +336,7 @@ class Bf16Strided1x1DilatedInputGrad(KnownBug):
     def matches(self, case: Case) -> bool:
         g = case.geometry
         return (
-            case.device == "cpu"
-            and case.dtype == "bfloat16"
-            and case.memory_format == "channels_last"
-            and g.rank >= 2
-            and not g.transposed
+            _cpu_channels_last_conv(case, ("bfloat16",))
             and set(g.kernel) == {1}
             and max(g.stride) > 1
             and max(g.dilation) > 1  # a dilation on a 1x1 kernel: legal, and meaningless
@@ -364,11 +369,8 @@ class Bf16Conv3dKernelOverInputWeightGrad(KnownBug):
     def matches(self, case: Case) -> bool:
         g = case.geometry
         return (
-            case.device == "cpu"
-            and case.dtype == "bfloat16"
-            and case.memory_format == "channels_last"
+            _cpu_channels_last_conv(case, ("bfloat16",))
             and g.rank == 3
-            and not g.transposed
             and g.padding_mode == "zeros"
             and any(k > n for k, n in zip(g.kernel, g.size, strict=True))
         )
