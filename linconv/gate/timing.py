@@ -83,8 +83,9 @@ def timings(gate: Gate) -> None:
     measured = run_noise([v for side in twins for v in side.values()])
     pooled = measured if measured is not None else t.run_noise
     source = "measured between twin runs" if measured is not None else "default"
+    spread = _sides(gate)
     gate.notes.append(
-        f"run-to-run noise of a formulation's timings: {pooled * _sides(gate):.3f} (log scale, {source}"
+        f"run-to-run noise of a formulation's timings: {pooled * spread:.3f} (log scale, {source}"
         + ("; a row whose own twins differ more is given their difference)" if measured is not None else ")")
     )
     for key in keys:
@@ -95,7 +96,7 @@ def timings(gate: Gate) -> None:
             verdict_text = f"not compared (no cell with ≥ {t.min_count} timings on both sides)"
             gate.rows.append(Row(relation, formulation, where, "", "", "", verdict_text))
             continue
-        noise = row_noise(pooled, [side[key] for side in twins if key in side]) * _sides(gate)
+        noise = row_noise(pooled, [side[key] for side in twins if key in side]) * spread
         se = math.hypot(shift.se, noise)
         judged = verdict(shift.shift, se, margin=t.margin, z=t.z)
         if judged == "slower":
