@@ -89,3 +89,29 @@ def test_a_benign_compiled_change_is_not_flagged(fault):
     outcome = search(fault, shrink=False, max_examples=BENIGN_EXAMPLES)
     assert not outcome.caught, f"{fault.short()} flagged: {outcome.detail}"
     assert outcome.examples >= BENIGN_EXAMPLES
+
+
+@pytest.mark.parametrize("invalid", ["more_channels", "groups", "kernel"])
+def test_a_compiled_refusal_is_read_beneath_dynamos_wrapper(invalid):
+    # compiled, torch's shape error reaches the caller as "TorchRuntimeError: RuntimeError when
+    # making fake tensor call" (a Python ValueError as "Unsupported: Observed exception"): the
+    # contract reads the error beneath, so a refusal still has to name the mismatch
+    case = Case(ConvGeometry(2, 4, 4, (5, 5), kernel=3, groups=2), seed=1, invalid=invalid)
+    result = check_relation("shape_contract_conv", case, execution="compiled")
+    assert not result.violations
+    assert {c.formulation for c in result.comparisons} >= set(get("general_conv").formulations)
+
+
+def test_a_compiled_error_about_something_else_is_still_not_a_refusal():
+    from linconv.relations.shape_contract import names_a_mismatch, underlying_error
+
+    @torch.compile(fullgraph=True)
+    def broken(x):
+        if x.sum() is not None:
+            raise RuntimeError("the allocator ran out of memory")
+        return x
+
+    with pytest.raises(Exception) as raised:
+        broken(torch.ones(3))
+    error = underlying_error(raised.value)
+    assert "ran out of memory" in str(error) and not names_a_mismatch(str(error).splitlines()[0])

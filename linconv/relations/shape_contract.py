@@ -30,18 +30,39 @@ from linconv.relations.record import Relation
 from linconv.relations.registry import register
 from strategies import invalid_cases
 
-__all__ = ["SHAPE_CONTRACT", "broken_inputs", "names_a_mismatch"]
+__all__ = ["SHAPE_CONTRACT", "broken_inputs", "names_a_mismatch", "underlying_error"]
 
 # An error "names the mismatch" when it speaks of shapes: torch's and linconv's messages all do
 # ("mat1 and mat2 shapes cannot be multiplied (6x5 and 4x3)", "expected input[2, 5, 6, 6] to have
 # 4 channels", "Given groups=5, expected weight to be divisible by 5", "Kernel size can't be
 # greater than actual input size"). A heuristic: it cannot tell a precise message from a vague one
 # that uses one of these words, but it does catch an error about something else entirely.
-_MISMATCH_WORDS = re.compile(r"shape|size|channel|group|kernel|dimension|divisible|features", re.IGNORECASE)
+# Compiled (torch.compile), the same checks run on fake tensors while dynamo traces, and their
+# messages come from torch's meta functions ("a and b must have same reduction dim, but got [3, 5]
+# X [6, 4]"), hence "dim".
+_MISMATCH_WORDS = re.compile(r"shape|size|channel|group|kernel|dimension|\bdims?\b|divisible|features", re.IGNORECASE)
 
 
 def names_a_mismatch(message: str) -> bool:
     return bool(_MISMATCH_WORDS.search(message))
+
+
+def underlying_error(error: BaseException) -> BaseException:
+    """The error torch raised, beneath dynamo's wrappers: compiled, a shape error raised while
+    tracing reaches the caller as ``TorchRuntimeError: RuntimeError when making fake tensor call``
+    (whose text quotes fake tensors' sizes, so it would always "name a mismatch"), with the real
+    error as its context; a Python exception the formulation raises while dynamo traces it
+    (fullgraph) reaches it as ``Unsupported: Observed exception`` whose context is dynamo's
+    record of it (``raised exception ValueError('groups=3 must divide ...')``). Not the whole
+    message, then: the first error in the chain that dynamo did not raise, else the innermost."""
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        if not type(current).__module__.startswith("torch._dynamo"):
+            return current
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen[-1]
 
 
 def _unvalidated(g: ConvGeometry, **changes: object) -> ConvGeometry:
@@ -75,7 +96,8 @@ def _refusal(relation: Relation, name: str, fn, x: torch.Tensor, p: Params, g: C
     try:
         with torch.no_grad():
             y = fn(x, p, g)
-    except Exception as error:  # the contract: it refuses
+    except Exception as raised:  # the contract: it refuses
+        error = underlying_error(raised)
         message = f"{type(error).__name__}: {error}".splitlines()[0][:300]
         if names_a_mismatch(message):
             return Comparison(name, "refusal", exact=True, ratio=0.0)
