@@ -11,11 +11,22 @@ __all__ = ["dtypes", "input_views", "memory_formats", "param_layouts"]
 
 
 def dtypes(*, allowed: tuple[str, ...] | None = None) -> st.SearchStrategy[str]:
-    """Dtype names; ``None`` means the run's selection (``--dtypes`` / ``LINCONV_DTYPES``),
-    read when the example is drawn."""
-    if allowed is not None:
-        return st.sampled_from(allowed)
-    return st.deferred(lambda: st.sampled_from(config.selected_dtypes()))
+    """Dtype names from ``allowed``, ``None`` meaning the run's selection (``--dtypes`` /
+    ``LINCONV_DTYPES``), read when the example is drawn; inside :func:`config.drawing_dtype` (a
+    property's test of one dtype) that dtype, drawn without a choice (so its examples replay and
+    shrink within that test)."""
+    return _dtypes(allowed)
+
+
+@st.composite
+def _dtypes(draw, allowed: tuple[str, ...] | None) -> str:
+    choices = allowed if allowed is not None else config.selected_dtypes()
+    drawn = config.drawn_dtype()
+    if drawn is None:
+        return draw(st.sampled_from(choices), label="dtype")
+    if drawn not in choices:
+        raise ValueError(f"this strategy draws dtypes {','.join(choices)}, not {drawn!r} (the relation's dtypes)")
+    return drawn
 
 
 def memory_formats() -> st.SearchStrategy[str]:

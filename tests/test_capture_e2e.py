@@ -104,7 +104,7 @@ def test_a_found_counterexample_becomes_a_regression_case(tmp_path, monkeypatch,
     assert captured.relation == TOY and captured.expect == "pass"
     assert (g.batch, g.bias) == (1, True)  # shrunk to the trigger: one sample, with a bias
     (sighting,) = captured.found
-    assert sighting["test"] == f"properties/test_registered.py::test_{TOY}[cpu-default]"
+    assert sighting["test"] == f"properties/test_registered.py::test_{TOY}[cpu-default-float32]"
     assert sighting["violations"][0]["formulation"] == "linear_over_channels"
     assert sighting["violations"][0]["error"] > sighting["violations"][0]["bound"]
     # ... and the summary prints the one command that adds it.

@@ -197,8 +197,11 @@ def test_pytest_parametrizes_relation_properties_by_lane():
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert "test_pointwise.py::test_conv1x1_equals_linear_over_channels[cpu-default]" in out  # eager id unchanged
-    assert "test_pointwise.py::test_conv1x1_equals_linear_over_channels[cpu-default-compiled-freezing]" in out
+    for dtype in ("float32", "float64", "bfloat16", "float16"):  # one test per dtype (eager: no lane in the id)
+        assert f"test_pointwise.py::test_conv1x1_equals_linear_over_channels[cpu-default-{dtype}]" in out
+        assert (
+            f"test_pointwise.py::test_conv1x1_equals_linear_over_channels[cpu-default-compiled-freezing-{dtype}]" in out
+        )
     regression_ids = [line for line in out.splitlines() if "test_regression_case[" in line]
     assert regression_ids and not any("compiled" in line for line in regression_ids)  # replayed eagerly only
 

@@ -104,8 +104,9 @@ def test_a_cpu_rehearsal_runs_every_stage_and_writes_the_page(tmp_path):
         assert heading in text
     assert f"| torch | {torch.__version__} |" in text
     assert "| properties-default | every property" in text and "| exit 0 after" in text
-    # the debug profile's 10 drawn examples and the explicit ones (largest K in half precision)
-    assert f"| pointwise | cpu (default) | {10 + len(get('pointwise').examples)} | 0 |" in text
+    # the debug profile's 10 drawn examples split over the four dtype tests (3 each), and the explicit
+    # ones (largest K in half precision)
+    assert f"| pointwise | cpu (default) | {4 * 3 + len(get('pointwise').examples)} | 0 |" in text
     assert "harmful fault not caught" in text  # 2 examples per fault: some escape, and the page says so
     assert "| head 512->1000 \\| batch 1 \\| forward | conv2d |" in text
     assert (work / "properties-default" / "report.json").is_file()

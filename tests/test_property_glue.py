@@ -51,8 +51,8 @@ def test_an_init_violation_reaches_the_report_and_the_corpus(tmp_path):
     known = json.loads((tmp_path / "report" / "report.json").read_text())["known_bugs"]
     assert {row["name"] for row in known} >= {"grouped-conv-bwd-weight-size1-strides-channels-last"}
     assert all(isinstance(row["reproduced"], bool) for row in known)
-    (case,) = _pending(tmp_path)
-    assert case["relation"] == "init" and case["found"][0]["violations"][0]["lane"] == "exact"
+    cases = _pending(tmp_path)  # one per dtype test that found it
+    assert cases and all(c["relation"] == "init" and c["found"][0]["violations"][0]["lane"] == "exact" for c in cases)
 
 
 def test_a_silent_negative_control_reaches_the_report_and_the_corpus(tmp_path):
@@ -60,6 +60,28 @@ def test_a_silent_negative_control_reaches_the_report_and_the_corpus(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "negative control 'silent_softmax_control' did not fire" in proc.stdout
     assert _totals(tmp_path, "silent_softmax_control")["violations"] >= 1
-    (case,) = _pending(tmp_path)
-    assert case["relation"] == "silent_softmax_control"
-    assert case["found"][0]["error"].startswith("AssertionError: negative control 'silent_softmax_control'")
+    cases = _pending(tmp_path)  # one per dtype test (float32, float64)
+    assert {c["relation"] for c in cases} == {"silent_softmax_control"} and {c["case"]["dtype"] for c in cases} == {
+        "float32",
+        "float64",
+    }
+    error = "AssertionError: negative control 'silent_softmax_control'"
+    assert all(c["found"][0]["error"].startswith(error) for c in cases)
+
+
+def test_every_dtype_gets_its_share_of_the_examples(tmp_path):
+    # one test per dtype, each drawing only its dtype, with the property's budget split evenly
+    # (glue: 30 examples -> 8 a dtype); a control of float32/float64 splits its own budget in two
+    proc = _run(tmp_path, "--hypothesis-show-statistics",
+                "properties/test_pointwise.py::test_conv1x1_equals_linear_over_channels",
+                "properties/test_composition.py::test_fused_linear_differs_with_activation_between")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "6 passed" in proc.stdout
+    report = json.loads((tmp_path / "report" / "report.json").read_text())["relations"]
+    drawn = {row["dtype"]: row["examples"] for row in report["pointwise"]["by_device_dtype"]}
+    assert set(drawn) == {"float32", "float64", "bfloat16", "float16"}
+    assert all(n >= 8 - 3 for n in drawn.values()), drawn  # 8 each, less the examples a known bug avoids
+    assert proc.stdout.count("Stopped because settings.max_examples=8") == 4
+    assert proc.stdout.count("Stopped because settings.max_examples=15") == 2  # the control: 30 / 2
+    control = {row["dtype"] for row in report["composition_with_activation"]["by_device_dtype"]}
+    assert control == {"float32", "float64"}

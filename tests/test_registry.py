@@ -56,7 +56,7 @@ def test_the_toy_is_collected_as_a_property_and_a_cross_device_case(tmp_path):
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "properties/test_registered.py::test_toy_pointwise[cpu-default]" in proc.stdout
+    assert "properties/test_registered.py::test_toy_pointwise[cpu-default-float32]" in proc.stdout
     assert "properties/test_cross_device.py::test_cpu_and_accelerator_agree[cpu-default-toy_pointwise]" in proc.stdout
 
 

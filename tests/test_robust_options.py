@@ -83,7 +83,9 @@ def test_an_absent_device_is_skipped_when_asked():
     if torch.cuda.is_available():
         pytest.skip("CUDA is present here")
     proc = collect("--devices", "cpu,cuda", "--skip-absent-devices")
-    assert proc.returncode == 0 and "5 tests collected" in proc.stdout  # cpu-default and cuda's four modes
+    assert (
+        proc.returncode == 0 and "8 tests collected" in proc.stdout
+    )  # cpu-default in four dtypes, cuda skipped per mode
 
 
 def test_the_same_cuda_device_twice_is_refused():
@@ -155,3 +157,27 @@ def test_a_dense_matrix_over_the_budget_is_a_value_error_naming_its_size():
     with pytest.raises(ValueError, match=r"^dense_conv_weight: the dense matrix would have 256 x 256 = 65,536 entries"):
         dense_conv_weight(conv.weight, conv_geometry(conv, (4, 4)), max_numel=1000)
     assert conv_to_dense_linear(conv, (4, 4), max_numel=65_536).weight.shape == (256, 256)
+
+
+def test_a_dtype_test_draws_only_its_dtype_and_refuses_one_its_strategy_cannot_draw():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from linconv.core import config
+    from strategies import dtypes
+
+    seen: set[str] = set()
+
+    @settings(max_examples=20, database=None)
+    @given(st.tuples(dtypes(), dtypes(allowed=("float16", "float64"))))
+    def draw(pair):
+        seen.update(pair)
+
+    with config.drawing_dtype("float16"):
+        draw()
+    assert seen == {"float16"}
+    with config.drawing_dtype("bfloat16"), pytest.raises(ValueError, match="not 'bfloat16'"):
+        draw()
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        with config.drawing_dtype("float8"):
+            pass

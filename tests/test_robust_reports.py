@@ -74,7 +74,8 @@ def pytest_run(tmp_path: Path, *args: str, send: str = "") -> subprocess.Complet
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), "SEND_SIGNAL": send}
     env.update(LINCONV_REPORT_DIR=str(tmp_path / "reports"), LINCONV_TIMING="off")
     command = [sys.executable, "-m", "pytest", "-p", "signal_plugin", "-p", "no:cacheprovider", "-q"]
-    command += ["--hypothesis-profile", "debug", "properties/test_init.py", "properties/test_pointwise.py", *args]
+    command += ["--hypothesis-profile", "debug", "--dtypes", "float32", "properties/test_init.py",
+                "properties/test_pointwise.py", *args]  # fmt: skip
     return subprocess.run(
         command,
         cwd=ROOT,

@@ -1,8 +1,10 @@
 """pytest wiring of the verification run: options, Hypothesis profiles, the device x precision-mode
-(x execution lane, for relation properties) parameter, an injected fault, and the report header."""
+(x execution lane x dtype, for relation properties) parameter, each test's example budget, an
+injected fault, and the report header."""
 
 from __future__ import annotations
 
+import math
 import os
 
 import pytest
@@ -162,31 +164,53 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Device x precision mode as one parameter pair: each its own test id and database key. A
-    relation property also gets the execution lane (eager keeps the id ``<device>-<mode>``, a
-    compiled lane appends its name); a lane that cannot run the relation there is skipped with why."""
+    relation property also gets the execution lane (eager adds nothing to the id, a compiled lane
+    its name) and the dtype it draws (:func:`property_dtypes`); a lane that cannot run the relation
+    there is skipped with why, as is a relation none of whose dtypes the run selects."""
     if "device" not in metafunc.fixturenames:
         return
     relation = getattr(metafunc.function, "linconv_relation", None)
     config = metafunc.config
     executions = config._linconv_executions if relation else (EAGER,)  # type: ignore[attr-defined]
+    dtypes: tuple[str | None, ...] = property_dtypes(relation) or (None,) if relation else (None,)
+    no_dtype = (
+        relation
+        and not property_dtypes(relation)
+        and (
+            f"relation {relation!r} draws {','.join(get_relation(relation).dtypes)} only, and the run selects "
+            f"{','.join(run_config.selected_dtypes())} (--dtypes / LINCONV_DTYPES)"
+        )
+    )
     params = []
     for device in config._linconv_devices:  # type: ignore[attr-defined]
         reason = device_unavailable_reason(device)
         for mode in (m for m in modes_of(device) if m in config._linconv_modes):  # type: ignore[attr-defined]
             for execution in executions:
-                why = reason or (relation and lane_unavailable(get_relation(relation), execution, device))
+                why = reason or (relation and lane_unavailable(get_relation(relation), execution, device)) or no_dtype
                 marks = [pytest.mark.skip(reason=why)] if why else []
                 if not relation:
                     params.append(pytest.param(device, mode, id=f"{device}-{mode}", marks=marks))
                     continue
                 suffix = "" if execution == EAGER else f"-{execution}"
-                params.append(pytest.param(device, mode, execution, id=f"{device}-{mode}{suffix}", marks=marks))
+                for dtype in dtypes if not why else (None,):  # a skipped test is skipped once
+                    name = f"{device}-{mode}{suffix}" + (f"-{dtype}" if dtype else "")
+                    params.append(pytest.param(device, mode, execution, dtype, id=name, marks=marks))
     if relation:
         metafunc.parametrize(
-            ("device", "precision_mode", "execution"), params, indirect=["precision_mode", "execution"]
+            ("device", "precision_mode", "execution", "drawn_dtype"),
+            params,
+            indirect=["precision_mode", "execution", "drawn_dtype"],
         )
     else:
         metafunc.parametrize(("device", "precision_mode"), params, indirect=["precision_mode"])
+
+
+def property_dtypes(relation: str) -> tuple[str, ...]:
+    """The dtypes relation ``relation``'s property has a test for: those it draws that the run selects.
+    One test per dtype gives each dtype its share of the examples by construction (left to
+    Hypothesis, a four-way choice came out 4 to 57 times in 100 examples: docs/calibration.md)."""
+    drawn = get_relation(relation).dtypes
+    return tuple(d for d in run_config.selected_dtypes() if d in drawn)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -203,25 +227,49 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def execution(request: pytest.FixtureRequest):
     """The test's execution lane (linconv.lanes.execution): entered for the test (inductor and dynamo
-    settings set, the compile cache cleared on entry and exit) and, in a compiled lane, the
-    Hypothesis example budget of --compile-examples (autouse: every test runs in a lane, eager by default)."""
+    settings set, the compile cache cleared on entry and exit; autouse: every test runs in a lane,
+    eager by default)."""
     lane = getattr(request, "param", EAGER)
-    test = getattr(request.node, "obj", None)
-    budget = request.config._linconv_compile_examples  # type: ignore[attr-defined]
-    # Hypothesis reads a @given test's settings from this attribute at each call (hypothesis.core);
-    # a compiled lane lowers max_examples for its own call only.
-    attribute = "_hypothesis_internal_use_settings"
-    original = getattr(test, attribute, None) if lane != EAGER else None
     with execution_lane(lane) as config:
         SESSION.enter_lane(lane, config)
-        if original is not None and original.max_examples > budget:
-            setattr(test, attribute, settings(original, max_examples=budget))
         try:
             yield lane
         finally:
-            if original is not None:
-                setattr(test, attribute, original)
             SESSION.leave_lane()
+
+
+@pytest.fixture(autouse=True)
+def drawn_dtype(request: pytest.FixtureRequest):
+    """The one dtype a relation property's test draws (linconv.core.config.drawing_dtype; None for
+    other tests: every draw chooses)."""
+    dtype = getattr(request, "param", None)
+    with run_config.drawing_dtype(dtype):
+        yield dtype
+
+
+@pytest.fixture(autouse=True)
+def example_budget(request: pytest.FixtureRequest, execution: str, drawn_dtype: str | None):
+    """A relation property test's Hypothesis example budget: the property's (its share of the
+    profile) split evenly over its dtype tests, and in a compiled lane --compile-examples split
+    likewise; at least one example per test. None for other tests."""
+    test = getattr(request.node, "obj", None)
+    relation = getattr(test, "linconv_relation", None)
+    # Hypothesis reads a @given test's settings from this attribute at each call (hypothesis.core);
+    # the budget is lowered for this test's call only
+    attribute = "_hypothesis_internal_use_settings"
+    original = getattr(test, attribute, None)
+    if relation is None or original is None:
+        yield None
+        return
+    tests = max(1, len(property_dtypes(relation))) if drawn_dtype else 1
+    budget = math.ceil(original.max_examples / tests)
+    if execution != EAGER:
+        budget = min(budget, math.ceil(request.config._linconv_compile_examples / tests))  # type: ignore[attr-defined]
+    setattr(test, attribute, settings(original, max_examples=max(1, budget)))
+    try:
+        yield budget
+    finally:
+        setattr(test, attribute, original)
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,7 @@ from linconv.errormodel.loss import cross_entropy_bounds
 from linconv.errormodel.partial_sums import storage_partial_sums
 from linconv.measure import Observer, RelationResult, Workload, compare, flags_in_force, float64_cpu
 from linconv.relations.common import (
+    CONTROL_DTYPES,
     CONV_FLAT_PRODUCT,
     LARGEST_FULL_KERNEL,
     conv,
@@ -212,7 +213,7 @@ CLASSIFIER_HEAD_WITH_SOFTMAX = register(
     Relation(
         name="classifier_head_with_softmax",
         statement="negative control: a softmax before CrossEntropyLoss (which holds log-softmax) changes the loss",
-        strategy=lambda: classifier_head_cases(dtype_names=dtypes(allowed=("float32", "float64"))),
+        strategy=lambda: classifier_head_cases(dtype_names=dtypes(allowed=CONTROL_DTYPES)),
         formulations={
             "softmax_then_ce": FormulationSpec(softmax_then_cross_entropy, ("matmul",), rounded=CONV_FLAT_PRODUCT)
         },
@@ -223,6 +224,7 @@ CLASSIFIER_HEAD_WITH_SOFTMAX = register(
         # with one class both losses are identically 0, and with near-equal logits the softmax
         # barely moves the loss: neither example can tell the two apart
         negative_control=NegativeControl(effect=softmax_effect, min_effect=SOFTMAX_EFFECT, decisive=("loss",)),
+        dtypes=CONTROL_DTYPES,
         property_module=_MODULE,
         applies_to=_APPLIES,
     )

@@ -16,6 +16,7 @@ from linconv.core.geometry import ConvGeometry
 from linconv.errormodel.intermediates import product_before_bias
 
 __all__ = [
+    "CONTROL_DTYPES",
     "CONV_FLAT_PRODUCT",
     "CONV_PRODUCT",
     "MINOR_SHARE",
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 Formulation = Callable[[torch.Tensor, Params, ConvGeometry], torch.Tensor]
+
+# The dtypes of the negative controls (a ReLU, a softmax): the half-precision bounds (~1e-2
+# relative) are too wide for a control at the strategies' scale.
+CONTROL_DTYPES = ("float32", "float64")
 
 # Shares of the profile's examples (Relation.example_share) for the relations added after the 2-D
 # ones (Conv1d/Conv3d, transposed convs, patch embeddings): `tox -e verify` must stay within two

@@ -14,6 +14,7 @@ from linconv.errormodel.constants import RELU_EFFECT
 from linconv.errormodel.intermediates import parameters_rounded_once, stored_hidden_layer
 from linconv.measure import float64_cpu
 from linconv.relations.common import (
+    CONTROL_DTYPES,
     LARGEST_FULL_KERNEL,
     composition_reductions,
     conv,
@@ -109,9 +110,7 @@ COMPOSITION = register(
 def _control_cases():
     # Normal values in float32/float64: about half the conv outputs are negative. The
     # half-precision bounds (~1e-2 relative) are too wide for a control at this scale.
-    return composition_cases(
-        values=value_kinds(allowed=("normal",)), dtype_names=dtypes(allowed=("float32", "float64"))
-    )
+    return composition_cases(values=value_kinds(allowed=("normal",)), dtype_names=dtypes(allowed=CONTROL_DTYPES))
 
 
 COMPOSITION_WITH_ACTIVATION = register(
@@ -123,6 +122,7 @@ COMPOSITION_WITH_ACTIVATION = register(
         reference=conv_relu_linear,
         reductions=composition_reductions,
         negative_control=NegativeControl(effect=relu_effect, min_effect=RELU_EFFECT, decisive=("output",)),
+        dtypes=CONTROL_DTYPES,
         property_module="properties/test_composition.py",
         applies_to=requires(RANK_2, HEAD),
     )

@@ -33,6 +33,7 @@ from linconv.core.cases import Params
 from linconv.core.geometry import ConvGeometry
 from linconv.errormodel.constants import RELU_EFFECT
 from linconv.relations.common import (
+    CONTROL_DTYPES,
     CONV_FLAT_PRODUCT,
     CONV_PRODUCT,
     MINOR_SHARE,
@@ -95,7 +96,7 @@ def _control_cases(r: int):
     # as composition_with_activation: normal values in float32/float64 (about half the conv
     # outputs negative); half-precision bounds are too wide for a control at this scale
     return lambda: composition_cases(
-        values=value_kinds(allowed=("normal",)), dtype_names=dtypes(allowed=("float32", "float64")), rank=r
+        values=value_kinds(allowed=("normal",)), dtype_names=dtypes(allowed=CONTROL_DTYPES), rank=r
     )
 
 
@@ -206,6 +207,7 @@ def register_rank(r: int) -> dict[str, Relation]:
             reference=conv_relu_linear,
             reductions=composition_reductions,
             negative_control=NegativeControl(effect=relu_effect, min_effect=RELU_EFFECT, decisive=("output",)),
+            dtypes=CONTROL_DTYPES,
             property_module=module,
             applies_to=requires(is_rank, HEAD),
             example_share=MINOR_SHARE,

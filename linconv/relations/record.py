@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from linconv.core.cases import Case, CaseTensors
+from linconv.core.cases import DTYPES, Case, CaseTensors
 from linconv.core.geometry import ConvGeometry
 from linconv.measure import Observer, RelationResult, RelationViolation, measure_linear_map
 
@@ -135,6 +135,9 @@ class Relation:
     # the fraction of the profile's max_examples its property draws (the run's time budget:
     # docs/measurements.md); calibration and the fault search use their own budgets
     example_share: float = 1.0
+    # the dtypes its strategy draws: its property runs one test per dtype (of those the run
+    # selects), each with its share of the examples (linconv.plugins.options)
+    dtypes: tuple[str, ...] = tuple(DTYPES)
     applies_to: Callable[[Case], str] = field(default=_applies_everywhere)
     notes: str = ""
 
@@ -145,6 +148,10 @@ class Relation:
             raise ValueError(f"relation {self.name!r}: formulations must name at least one formulation")
         if not 0 < self.example_share <= 1:
             raise ValueError(f"relation {self.name!r}: example_share must be in (0, 1], got {self.example_share!r}")
+        if not self.dtypes or not set(self.dtypes) <= set(DTYPES):
+            raise ValueError(
+                f"relation {self.name!r}: dtypes must be a non-empty subset of {DTYPES}, got {self.dtypes!r}"
+            )
 
     @property
     def timed(self) -> bool:
