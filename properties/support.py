@@ -25,7 +25,7 @@ def verify(name: str, case: Case, device: str) -> RelationResult:
     """Every formulation of relation ``name`` within its error bound of the float64 reference."""
     __tracebackhide__ = True
     relation = SESSION.relation(name)
-    case = on_device(case, device)
+    case = on_device(case, device, name)
     note(f"reproduce: {case.reproduction(name, SESSION.execution)}")
     try:
         result = relation.run(case, observer=SESSION.observer if relation.timed else None)
@@ -46,7 +46,7 @@ def verify_violated(name: str, case: Case, device: str) -> RelationResult:
     relation = SESSION.relation(name)
     control = relation.negative_control
     assert control is not None, f"relation {name!r} is not a negative control"
-    case = on_device(case, device)
+    case = on_device(case, device, name)
     assume(control.informative(case))
     note(f"reproduce: {case.reproduction(name, SESSION.execution)}")
     result = relation.run(case)

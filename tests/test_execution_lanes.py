@@ -142,6 +142,17 @@ def test_a_compiler_bug_is_avoided_only_in_its_lane():
     assert avoided_bug(case, lambda b: False, execution="compiled-freezing") is None  # fixed: judged again
 
 
+def test_a_compiler_bug_of_one_formulations_code_is_avoided_only_in_its_relations():
+    bug = get_bug("inductor-dynamic-view-symbolic-geometry")
+    case = Case(ConvGeometry(2, 4, 4, (3, 3), kernel=2))  # a 2x2 output of 4 channels
+    assert bug.matches(case) and not bug.matches(Case(ConvGeometry(2, 4, 4, (3, 3), kernel=3)))  # 1x1 output
+    assert avoided_bug(case, lambda b: True, "compiled-dynamic", "converted_dense") is bug
+    assert avoided_bug(case, lambda b: True, "compiled-dynamic", "general_conv") is None  # its views compile
+    assert avoided_bug(case, lambda b: True, "compiled-dynamic") is None  # no relation named: none of its
+    assert avoided_bug(case, lambda b: True, "compiled", "converted_dense") is None  # static shapes compile
+    assert matching_bug(case, "compiled-dynamic", "converted_conv_transpose") is bug
+
+
 def test_every_compiled_fault_names_a_compiled_lane():
     compiled = [f for f in all_faults() if f.lane != EAGER]
     assert {f.lane for f in compiled} <= set(COMPILED)
@@ -260,3 +271,20 @@ def test_a_timing_during_which_a_graph_compiled_is_dropped(monkeypatch):
     timer("pointwise", "conv2d", Case(ConvGeometry(1, 1, 1, (1, 1)), seed=1), Workload(run=lambda: 0, forward=forward))
     assert len(timer.errors) == 1 and timer.samples[-1].times["conv2d"]["forward"] > 0
     assert len(calls) >= 2  # the untimed call, then the timed ones
+
+
+def test_a_dtype_test_whose_every_case_a_known_bug_covers_is_skipped_with_the_reasons():
+    # inductor freezing cannot compile a float64 Conv2d (a known compile error avoided in that lane):
+    # every float64 pointwise case is rejected, so the test checked nothing and says so (nothing compiles)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "--devices", "cpu", "--dtypes",
+         "float64", "--execution", "compiled-freezing", "--hypothesis-profile", "ci",
+         "properties/test_pointwise.py::test_conv1x1_equals_linear_over_channels"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 skipped" in proc.stdout and "passed" not in proc.stdout
+    assert (
+        "relation 'pointwise': every case drawn in this test was rejected, nothing checked: known compile error "
+        "inductor-freezing-float64-conv-prepack (" in proc.stdout
+    )

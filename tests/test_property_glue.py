@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # A small profile, and a negative control that cannot fire: its "softmax" formulation is the plain head.
@@ -85,3 +87,40 @@ def test_every_dtype_gets_its_share_of_the_examples(tmp_path):
     assert proc.stdout.count("Stopped because settings.max_examples=15") == 2  # the control: 30 / 2
     control = {row["dtype"] for row in report["composition_with_activation"]["by_device_dtype"]}
     assert control == {"float32", "float64"}
+
+
+RECORDER = """
+import json, os
+from linconv.plugins.session import SESSION
+
+_record = SESSION.record
+
+def record(relation, result):
+    with open(os.environ["DRAWN_LOG"], "a") as log:
+        log.write(json.dumps([result.case.dtype, repr(result.case.geometry), result.case.seed]) + "\\n")
+    return _record(relation, result)
+
+SESSION.record = record
+"""
+
+
+@pytest.mark.parametrize("search", [["--hypothesis-profile", "ci"], ["--hypothesis-seed", "3"]], ids=["ci", "seed"])
+def test_the_dtype_tests_of_a_property_search_apart(tmp_path, search):
+    # the tests of one property share a function: without their own digest / seed, derandomized (ci)
+    # or seeded runs would draw the same geometries and seeds in every dtype test
+    (tmp_path / "recorder.py").write_text(RECORDER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), "LINCONV_TIMING": "off",
+           "DRAWN_LOG": str(tmp_path / "drawn.jsonl")}  # fmt: skip
+    command = [sys.executable, "-m", "pytest", "-p", "recorder", "-p", "no:cacheprovider", "--devices", "cpu",
+               "--dtypes", "float32,float64", "--report-dir", str(tmp_path / "report"), "-q", *search,
+               "properties/test_pointwise.py::test_conv1x1_equals_linear_over_channels"]  # fmt: skip
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    drawn: dict[str, list] = {"float32": [], "float64": []}
+    for line in (tmp_path / "drawn.jsonl").read_text().splitlines():
+        dtype, geometry, seed = json.loads(line)
+        drawn[dtype].append((geometry, seed))
+    assert min(len(v) for v in drawn.values()) >= 10
+    first = min(len(v) for v in drawn.values())
+    same = sum(a == b for a, b in zip(drawn["float32"][:first], drawn["float64"][:first], strict=True))
+    assert same <= first // 10, f"{same} of {first} examples drawn alike in both dtype tests"

@@ -112,6 +112,26 @@ def test_every_relation_is_complete(relation):
         assert len(tests) == 1, f"{relation.property_module} must hold exactly one property of {relation.name!r}"
 
 
+@pytest.mark.parametrize("relation", relations(), ids=lambda r: r.name)
+def test_every_relation_draws_each_of_its_dtypes_alone(relation):
+    # its property runs one test per dtype of Relation.dtypes: the strategy must draw each alone
+    from hypothesis import HealthCheck, given, settings
+
+    from linconv.core import config
+
+    drawn: set[str] = set()
+
+    @settings(max_examples=3, database=None, suppress_health_check=list(HealthCheck))
+    @given(relation.strategy())
+    def draw(case):
+        drawn.add(case.dtype)
+
+    for dtype in relation.dtypes:
+        with config.drawing_dtype(dtype):
+            draw()
+    assert drawn == set(relation.dtypes)
+
+
 def test_a_relation_draws_its_share_of_the_profile():
     from hypothesis import settings
 

@@ -70,7 +70,7 @@ def _collect(relation: str, examples: int, *, seed: int, device: str, execution:
               phases=[Phase.generate, Phase.target], suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(case=get(relation).strategy())
     def run(case: Case) -> None:
-        result = record.run(on_device(case, device))
+        result = record.run(on_device(case, device, relation))
         worst = 0.0
         for c in result.comparisons:
             if c.exact or c.problem or c.against != "reference":

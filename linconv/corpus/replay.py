@@ -54,7 +54,7 @@ def _skip_reason(regression: Regression, device: str) -> str | None:
         return reason
     if not supports_dtype(device, regression.case.torch_dtype):
         return f"{device} cannot run {regression.case.dtype} (case {regression.id})"
-    crash = known_crash(regression.case.on(device))
+    crash = known_crash(regression.case.on(device), relation=regression.relation)
     if crash is not None:  # it would abort the whole process; tracked by properties/test_known_bugs.py
         return f"case {regression.id} would trigger known upstream crash {crash.name} in this process ({crash.link})"
     return None

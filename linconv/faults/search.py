@@ -123,7 +123,7 @@ def _search(fault: Fault, run, max_examples: int | None, shrink: bool, device: s
     )
     @given(case=strategy)
     def probe(case: Case) -> None:
-        case = on_device(case, device)  # as the properties do
+        case = on_device(case, device, fault.relation)  # as the properties do
         if seen["first"] is None:
             seen["examples"] += 1
         try:

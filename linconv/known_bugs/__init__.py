@@ -49,27 +49,34 @@ def _avoided(bug: KnownBug, is_present: Presence) -> bool:
     return (bug.kind == "crash" and bug.avoid_everywhere) or is_present(bug)
 
 
-def known_crash(case: Case, is_present: Presence = present, execution: str = "eager") -> KnownBug | None:
+def known_crash(
+    case: Case, is_present: Presence = present, execution: str = "eager", relation: str | None = None
+) -> KnownBug | None:
     """The known crash ``case`` could trigger in this process (in execution lane ``execution``),
     if any: where it reproduces, or anywhere for a crash marked ``avoid_everywhere``."""
     return next(
         (b for b in KNOWN_BUGS
-         if b.kind == "crash" and b.shows_in(execution) and b.matches(case) and _avoided(b, is_present)),
+         if b.kind == "crash" and b.shows_in(execution, relation) and b.matches(case) and _avoided(b, is_present)),
         None,
     )  # fmt: skip
 
 
-def avoided_bug(case: Case, is_present: Presence = present, execution: str = "eager") -> KnownBug | None:
-    """The known bug the properties steer ``case`` away from in execution lane ``execution``: one
+def avoided_bug(
+    case: Case, is_present: Presence = present, execution: str = "eager", relation: str | None = None
+) -> KnownBug | None:
+    """The known bug the properties steer ``case`` of ``relation`` away from in execution lane ``execution``: one
     whose signature it matches and which is present here (or a crash avoided everywhere). The
     signature is checked first, so a run that never draws a signature never waits for a reproducer."""
-    return next((b for b in KNOWN_BUGS if b.shows_in(execution) and b.matches(case) and _avoided(b, is_present)), None)
+    return next(
+        (b for b in KNOWN_BUGS if b.shows_in(execution, relation) and b.matches(case) and _avoided(b, is_present)),
+        None,
+    )
 
 
-def matching_bug(case: Case, execution: str = "eager") -> KnownBug | None:
+def matching_bug(case: Case, execution: str = "eager", relation: str | None = None) -> KnownBug | None:
     """The known bug whose signature ``case`` matches in execution lane ``execution``, present here
     or not (for reports: a violation on such a case may be that bug, reappearing)."""
-    return next((b for b in KNOWN_BUGS if b.shows_in(execution) and b.matches(case)), None)
+    return next((b for b in KNOWN_BUGS if b.shows_in(execution, relation) and b.matches(case)), None)
 
 
 def status_rows() -> list[dict[str, object]]:

@@ -54,10 +54,14 @@ class KnownBug:
     # the execution lanes (linconv.lanes.execution) where the bug shows; empty: every lane (a bug of
     # an ATen or oneDNN kernel shows in compiled lanes too, which call the same kernel)
     lanes: tuple[str, ...] = ()
+    # the relations whose formulations reach it; empty: every relation (a bug of how a formulation's
+    # code compiles, not of a kernel every formulation calls, needs its relation to match)
+    relations: tuple[str, ...] = ()
 
-    def shows_in(self, execution: str) -> bool:
-        """Whether the bug can show in execution lane ``execution``."""
-        return not self.lanes or execution in self.lanes
+    def shows_in(self, execution: str, relation: str | None = None) -> bool:
+        """Whether the bug can show in execution lane ``execution`` (and, when it names relations,
+        in relation ``relation``: None, an unknown relation, matches none of them)."""
+        return (not self.lanes or execution in self.lanes) and (not self.relations or relation in self.relations)
 
     def expected_here(self, torch_version: str) -> bool:
         """Whether the reproducer is known to fail with this torch on this CPU."""
@@ -481,6 +485,38 @@ print(bad or "no error")
 sys.exit(1 if bad else 0)
 """
 
+
+@dataclass(frozen=True)
+class DynamicViewSymbolicGeometry(KnownBug):
+    def matches(self, case: Case) -> bool:
+        g = case.geometry
+        # grid (torch 2.13.0, float32, converted_dense, compiled-dynamic): 2x2, 1x2 output and groups
+        # fail; a 1x1 output, one output channel or an empty batch compile; Conv1d views compile
+        return g.rank >= 2 and g.out_channels > 1 and math.prod(g.output_size()) > 1 and g.batch > 0
+
+
+# Found by tox -e compile's first full run (2026-12-06, torch 2.13.0, CPU): the converter relations
+# build their Linear with nn.Parameter (a graph break), and the resumed frame views the Linear's
+# output [N, O*Ho*Wo] (a static width) as [N, O, Ho, Wo] with O, Ho, Wo computed from the geometry's
+# ints, which dynamic=True makes symbolic: inductor's stride-order check runs value-range analysis on
+# expressions like 16 // (O * Ho) and raises (InductorError: ValueError: Exponent must be
+# non-negative) on a legal program. Fixed in torch 2.14.1 (the reproducer passes there).
+_DYNAMIC_VIEW_SYMBOLIC_GEOMETRY = """
+import sys, torch, torch.nn.functional as F
+def dense_conv(x, W, b, out_channels, size, kernel):
+    out = [n - k + 1 for n, k in zip(size, kernel)]
+    return F.linear(x.flatten(1), W, b).view(x.shape[0], out_channels, *out)
+torch.manual_seed(0)
+x, W, b = torch.randn(2, 4, 3, 3), torch.randn(16, 36), torch.randn(16)
+expected = dense_conv(x, W, b, 4, (3, 3), (2, 2))
+try:
+    got = torch.compile(dense_conv, dynamic=True)(x, W, b, 4, (3, 3), (2, 2))
+except Exception as error:
+    print("compile failed:", type(error).__name__, str(error).splitlines()[0])
+    sys.exit(1)
+print("compiled, equal:", torch.equal(got, expected))
+"""
+
 KNOWN_BUGS: tuple[KnownBug, ...] = (
     OneDnn1x1BackwardWeights(
         name="onednn-1x1-bwd-weights-nhwc-small-ic",
@@ -582,6 +618,18 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         observed_on=("2.13.0", "2.14.1"),
         reproducer=_FREEZING_FLOAT64_CONV,
         lanes=("compiled-freezing",),
+    ),
+    DynamicViewSymbolicGeometry(
+        name="inductor-dynamic-view-symbolic-geometry",
+        link="docs/compile.md#found-by-the-compiled-lanes",
+        summary="torch.compile(dynamic=True): viewing a Linear's [N, O*Ho*Wo] output as [N, O, Ho, Wo] with "
+        "O, Ho, Wo computed from ints (symbolic) fails in inductor's value-range analysis (InductorError: "
+        "ValueError: Exponent must be non-negative); fixed in 2.14.1",
+        kind="compile error",
+        observed_on=("2.13.0",),
+        reproducer=_DYNAMIC_VIEW_SYMBOLIC_GEOMETRY,
+        lanes=("compiled-dynamic",),
+        relations=("converted_dense", "converted_conv_transpose"),
     ),
 )
 

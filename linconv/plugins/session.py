@@ -41,7 +41,7 @@ class RelationTally:
         self.exact += int(result.exact)
         if not negative_control:
             self.worst_ratio = max(self.worst_ratio, result.worst_ratio)
-        bug = None if holds else matching_bug(result.case, result.execution)
+        bug = None if holds else matching_bug(result.case, result.execution, result.relation)
         if bug is not None:
             self.known_bug_violations[bug.name] = self.known_bug_violations.get(bug.name, 0) + 1
 

@@ -3,6 +3,8 @@ fault search)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from hypothesis import assume, event
 
 from linconv.core.cases import Case
@@ -10,19 +12,42 @@ from linconv.known_bugs import avoided_bug
 from linconv.lanes.devices import supports_dtype
 from linconv.lanes.execution import active_lane
 
-__all__ = ["on_device"]
+__all__ = ["on_device", "placements"]
 
 
-def on_device(case: Case, device: str) -> Case:
+class _Placements:
+    """What :func:`on_device` did since :meth:`reset` (one property test): cases placed, and cases
+    rejected, by reason. A test of one dtype can draw nothing else than rejected cases (float64 in
+    a lane where a known bug covers every float64 conv): linconv.plugins.options then skips it with
+    these reasons instead of failing on Hypothesis's "unable to satisfy assumptions"."""
+
+    def __init__(self) -> None:
+        self.placed = 0
+        self.rejected: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        self.placed = 0
+        self.rejected.clear()
+
+
+placements = _Placements()
+
+
+def on_device(case: Case, device: str, relation: str | None = None) -> Case:
     """The case on ``device``. Examples the device cannot represent (float64 on MPS) are rejected,
     and so are inputs of a known upstream bug (:func:`linconv.known_bugs.avoided_bug`): a crash
     would kill the run instead of failing one example, and a known wrong result would fail every
     run that draws it, hide what else the search finds, swamp calibration data or be "caught" for
     the wrong reason."""
-    assume(supports_dtype(device, case.torch_dtype))
+    if not supports_dtype(device, case.torch_dtype):
+        placements.rejected[f"{device} has no {case.dtype}"] += 1
+        assume(False)
     placed = case.on(device)
-    bug = avoided_bug(placed, execution=active_lane())  # a compiler's bug only in its execution lane
+    # a compiler's bug only in its execution lane (and, for one formulation's code, its relation)
+    bug = avoided_bug(placed, execution=active_lane(), relation=relation)
     if bug is not None:
         event(f"avoided known {bug.kind} {bug.name} ({bug.link})")
+        placements.rejected[f"known {bug.kind} {bug.name}"] += 1
         assume(False)
+    placements.placed += 1
     return placed
