@@ -101,9 +101,15 @@ def _relation_names_as_strings(path: Path) -> list[tuple[int, str]]:
 def test_no_module_outside_a_relation_and_the_fault_catalogue_names_a_relation():
     own = {LINCONV / "relations" / f"{family}.py" for family in FAMILIES}
     catalogue = LINCONV / "faults" / "catalogue"
+    # the known bugs' catalogue ties a bug of one formulation's code to its relations
+    # (KnownBug.relations), as a fault names the relation it breaks
+    known_bugs = LINCONV / "known_bugs" / "catalogue.py"
     offenders = {
         str(path.relative_to(ROOT)): found
         for path in LINCONV.rglob("*.py")
-        if path not in own and catalogue not in path.parents and (found := _relation_names_as_strings(path))
+        if path not in own
+        and path != known_bugs
+        and catalogue not in path.parents
+        and (found := _relation_names_as_strings(path))
     }
     assert not offenders, f"relations named by string outside their own module: {offenders}"
