@@ -19,6 +19,6 @@ def test_cpu_and_accelerator_agree(relation, device, data):
     if device.startswith("cpu"):
         pytest.skip("cross-device relation: the CPU is the baseline, it needs a second device")
     record = SESSION.relation(relation)
-    case = on_device(data.draw(record.strategy(), label="case"), device)
+    case = on_device(data.draw(record.strategy(), label="case"), device, relation)
     problems = cross_device_disagreements(partial(record.run, keep_outputs=True), case)
     assert not problems, "\n".join(problems)

@@ -269,7 +269,8 @@ def property_search(request: pytest.FixtureRequest, execution: str, drawn_dtype:
       database key and, derandomized (the ci profile) or under --hypothesis-seed, one random
       sequence: the dtype tests would draw the same geometries, layouts and values, differing in
       dtype only. Each test's node id joins its digest (database key, derandomized seed) and, under
-      --hypothesis-seed S, its seed is derived from S and the node id (reproducible from both);
+      --hypothesis-seed S, its seed is derived from S and the node id (reproducible from both; not
+      in a derandomized profile, where Hypothesis ignores the seed for every test);
     - filtering is allowed (HealthCheck.filter_too_much off): a dtype test may see most of its
       draws rejected (known bugs of that dtype); one whose every draw was rejected is skipped with
       the reasons (:func:`pytest_runtest_call`)."""
@@ -294,7 +295,7 @@ def property_search(request: pytest.FixtureRequest, execution: str, drawn_dtype:
     )
     inner._hypothesis_internal_add_digest = request.node.nodeid.encode()
     forced = hypothesis_core.global_force_seed
-    if forced is not None and saved[1] is None:
+    if forced is not None and saved[1] is None and not original.derandomize:  # derandomized: the digest decides
         digest = hashlib.sha256(f"{forced}:{request.node.nodeid}".encode()).digest()
         test._hypothesis_internal_use_seed = int.from_bytes(digest[:8], "big")  # type: ignore[union-attr]
     placements.reset()
