@@ -181,3 +181,13 @@ def test_a_dtype_test_draws_only_its_dtype_and_refuses_one_its_strategy_cannot_d
     with pytest.raises(ValueError, match="dtype must be one of"):
         with config.drawing_dtype("float8"):
             pass
+
+
+def test_a_dtype_test_gets_its_share_and_never_only_the_simplest_example():
+    from linconv.plugins.options import example_budget
+
+    assert example_budget(100, 4) == 25 and example_budget(50, 4) == 13  # the profile's share, split
+    assert example_budget(1000, 4, compile_examples=10) == 3  # a compiled lane's budget, split
+    # Hypothesis's first example is the simplest, under every seed: one drawn at least
+    assert example_budget(100, 4, compile_examples=2) == 2 and example_budget(10, 4, compile_examples=1) == 2
+    assert example_budget(1, 4) == 1  # a profile of one example keeps it

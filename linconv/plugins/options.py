@@ -67,8 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("LINCONV_COMPILE_EXAMPLES"),
         metavar="N",
         help="most examples per relation property in each compiled execution lane (the profile's count "
-        "when smaller), split over the property's dtype tests like the profile's budget, one example per "
-        f"dtype at least. Env: LINCONV_COMPILE_EXAMPLES. Default: {COMPILE_EXAMPLES}",
+        "when smaller), split over the property's dtype tests like the profile's budget, two per dtype "
+        f"at least (the simplest case and one drawn). Env: LINCONV_COMPILE_EXAMPLES. Default: {COMPILE_EXAMPLES}",
     )
     group.addoption(
         "--dtypes",
@@ -213,6 +213,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(("device", "precision_mode"), params, indirect=["precision_mode"])
 
 
+# Hypothesis's first generated example is always the simplest one (every choice at its minimum), the
+# same under every seed: a test of one example would check that case only, run after run (three
+# "thorough" compiled seeds of one example per dtype test drew identical cases, 2026-12-06). Two
+# at least: the simplest and one drawn.
+MIN_EXAMPLES_PER_TEST = 2
+
+
+def example_budget(max_examples: int, tests: int, compile_examples: int | None = None) -> int:
+    """Examples of one of a property's ``tests`` dtype tests: ``max_examples`` (its share of the
+    profile) split evenly, and in a compiled lane at most ``compile_examples`` split likewise;
+    :data:`MIN_EXAMPLES_PER_TEST` at least, unless ``max_examples`` is smaller."""
+    budget = math.ceil(max_examples / tests)
+    if compile_examples is not None:
+        budget = min(budget, math.ceil(compile_examples / tests))
+    return max(min(MIN_EXAMPLES_PER_TEST, max_examples), budget)
+
+
 def property_dtypes(relation: str) -> tuple[str, ...]:
     """The dtypes relation ``relation``'s property has a test for: those it draws that the run selects
     (a negative control: all of its own, float32/float64, whatever the run selects: a control checks
@@ -264,7 +281,8 @@ def property_search(request: pytest.FixtureRequest, execution: str, drawn_dtype:
     """How Hypothesis searches in one relation property test (None for other tests):
 
     - its example budget: the property's (its share of the profile) split evenly over its dtype
-      tests, and in a compiled lane --compile-examples split likewise; one example at least;
+      tests, and in a compiled lane --compile-examples split likewise; :data:`MIN_EXAMPLES_PER_TEST`
+      at least (the profile's own count where smaller);
     - its own search: the tests of a property share one function, so Hypothesis would give them one
       database key and, derandomized (the ci profile) or under --hypothesis-seed, one random
       sequence: the dtype tests would draw the same geometries, layouts and values, differing in
@@ -285,10 +303,8 @@ def property_search(request: pytest.FixtureRequest, execution: str, drawn_dtype:
     inner = test.hypothesis.inner_test  # type: ignore[union-attr]
     saved = (getattr(inner, "_hypothesis_internal_add_digest", None), test._hypothesis_internal_use_seed)
     tests = max(1, len(property_dtypes(relation))) if drawn_dtype else 1
-    budget = math.ceil(original.max_examples / tests)
-    if execution != EAGER:
-        budget = min(budget, math.ceil(request.config._linconv_compile_examples / tests))  # type: ignore[attr-defined]
-    budget = max(1, budget)
+    compiled = request.config._linconv_compile_examples if execution != EAGER else None  # type: ignore[attr-defined]
+    budget = example_budget(original.max_examples, tests, compiled)
     suppressed = (*original.suppress_health_check, HealthCheck.filter_too_much)
     test._hypothesis_internal_use_settings = settings(  # type: ignore[union-attr]
         original, max_examples=budget, suppress_health_check=suppressed
@@ -355,7 +371,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         budget = config._linconv_compile_examples  # type: ignore[attr-defined]
         lines.append(
             f"linconv: execution lanes {','.join(executions)}; at most {budget} examples per property in a "
-            "compiled lane (one per dtype at least); "
+            "compiled lane (two per dtype at least); "
             f"torch.compile {'present' if hasattr(torch, 'compile') else 'absent'}"
         )
     if config.getoption("--inject-fault"):
