@@ -165,3 +165,18 @@ def test_bf16_conv3d_kernel_over_input_signature() -> None:
     assert not bug.matches(replace(found, memory_format="contiguous"))
     assert not bug.matches(replace(found, geometry=ConvGeometry(1, 2, 1, (5, 1, 1), (5, 1, 1), padding="same")))
     assert not bug.matches(replace(found, geometry=ConvGeometry(1, 2, 1, (3, 1), (5, 1), padding="same")))  # conv2d
+
+
+def test_bf16_grouped_one_channel_strided_column_signature() -> None:
+    bug = _bug("bf16-grouped-conv-one-channel-strided-column-channels-last")
+    seed_four = ConvGeometry(1, 2, 4, (3, 4), (2, 4), (1, 2), padding="valid", groups=2)
+    found = Case(seed_four, dtype="bfloat16", memory_format="channels_last")
+    assert bug.matches(found)
+    assert not bug.matches(replace(found, dtype="float32"))
+    assert not bug.matches(replace(found, memory_format="contiguous"))
+    assert not bug.matches(
+        replace(found, geometry=ConvGeometry(1, 2, 4, (3, 8), (2, 4), (1, 2), groups=2))
+    )  # 3 columns
+    assert not bug.matches(
+        replace(found, geometry=ConvGeometry(1, 4, 4, (3, 4), (2, 4), (1, 2), groups=2))
+    )  # 2 a group

@@ -487,6 +487,44 @@ sys.exit(1 if bad else 0)
 
 
 @dataclass(frozen=True)
+class Bf16GroupedOneChannelStridedColumn(KnownBug):
+    def matches(self, case: Case) -> bool:
+        g = case.geometry
+        return (
+            _cpu_channels_last_conv(case, ("bfloat16",))  # float32, float16: 0 wrong in the grid
+            and g.groups > 1
+            and g.in_per_group == 1
+            and g.out_channels // g.groups > 1
+            and g.output_size()[-1] == 1
+            and g.stride[-1] > 1
+        )
+
+
+# Found by thorough seed 4 on 2026-12-06 (AMD EPYC Zen 4, one thread per xdist worker; torch 2.13.0
+# and 2.14.1), once each dtype had its own property test: a bfloat16 grouped conv2d forward with a
+# channels_last input, one input channel per group and several output channels per group, a stride
+# in the last dimension and one output column gives NaN or wrong outputs with ONE thread (20 of 20
+# draws; 0 of 20 with two threads). Grid of 3,000 random bf16 channels_last conv2d (one thread):
+# 23 wrong, every one with groups > 1, in_per_group 1, out_per_group > 1, last stride > 1 and one
+# output column (23 of 1,853 with one output column, 0 of 1,147 with more; 0 with groups 1, with
+# in_per_group > 1 or out_per_group 1); float32 and float16 never.
+_BF16_GROUPED_ONE_CHANNEL_STRIDED_COLUMN = """
+import sys, torch, torch.nn.functional as F
+torch.set_num_threads(1)
+torch.manual_seed(0)
+wrong = 0
+for _ in range(10):
+    x = torch.randn(1, 2, 3, 4).bfloat16().contiguous(memory_format=torch.channels_last)
+    w = torch.randn(4, 1, 2, 4).bfloat16().contiguous(memory_format=torch.channels_last)
+    y = F.conv2d(x, w, stride=(1, 2), groups=2)
+    ref = F.conv2d(x.double(), w.double(), stride=(1, 2), groups=2)
+    wrong += bool(torch.isnan(y).any() or (y.double() - ref).abs().max() > 0.05 * ref.abs().max() + 1e-2)
+print("wrong outputs with one thread:", wrong, "of 10")
+sys.exit(1 if wrong else 0)
+"""
+
+
+@dataclass(frozen=True)
 class DynamicViewSymbolicGeometry(KnownBug):
     def matches(self, case: Case) -> bool:
         g = case.geometry
@@ -619,6 +657,15 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         observed_on=("2.13.0", "2.14.1"),
         reproducer=_FREEZING_FLOAT64_CONV,
         lanes=("compiled-freezing",),
+    ),
+    Bf16GroupedOneChannelStridedColumn(
+        name="bf16-grouped-conv-one-channel-strided-column-channels-last",
+        link="docs/robustness.md#known-upstream-bugs (no upstream report found)",
+        summary="bfloat16 channels_last grouped conv2d on the CPU, one input channel per group, a stride in "
+        "the last dimension and one output column: NaN or wrong outputs with one thread",
+        kind="wrong result",
+        observed_on=("2.13.0", "2.14.1"),
+        reproducer=_BF16_GROUPED_ONE_CHANNEL_STRIDED_COLUMN,
     ),
     DynamicViewSymbolicGeometry(
         name="inductor-dynamic-view-symbolic-geometry",
