@@ -180,3 +180,13 @@ def test_bf16_grouped_one_channel_strided_column_signature() -> None:
     assert not bug.matches(
         replace(found, geometry=ConvGeometry(1, 4, 4, (3, 4), (2, 4), (1, 2), groups=2))
     )  # 2 a group
+
+
+def test_sliced_weight_one_channel_strided_column_signature() -> None:
+    bug = _bug("conv-sliced-weight-one-channel-strided-column-channels-last")
+    ci_case = ConvGeometry(1, 1, 1, (1, 6, 5), (1, 4, 4), (1, 1, 2), padding="valid")
+    found = Case(ci_case, memory_format="channels_last", param_layout="sliced")
+    assert bug.matches(found) and bug.matches(replace(found, dtype="bfloat16"))
+    assert not bug.matches(replace(found, dtype="float64"))
+    assert not bug.matches(replace(found, param_layout="dense"))
+    assert not bug.matches(replace(found, geometry=ConvGeometry(1, 1, 1, (1, 6, 7), (1, 4, 4), (1, 1, 2))))  # 2 columns
