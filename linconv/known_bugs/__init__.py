@@ -16,7 +16,7 @@ Imports :mod:`linconv.core` only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from linconv.core.cases import Case
 from linconv.known_bugs.catalogue import KNOWN_BUGS, KnownBug, cpu_flags, get_bug
@@ -55,10 +55,8 @@ def known_crash(
     """The known crash ``case`` could trigger in this process (in execution lane ``execution``),
     if any: where it reproduces, or anywhere for a crash marked ``avoid_everywhere``."""
     return next(
-        (b for b in KNOWN_BUGS
-         if b.kind == "crash" and b.shows_in(execution, relation) and b.matches(case) and _avoided(b, is_present)),
-        None,
-    )  # fmt: skip
+        (b for b in _signatures(case, execution, relation) if b.kind == "crash" and _avoided(b, is_present)), None
+    )
 
 
 def avoided_bug(
@@ -67,16 +65,19 @@ def avoided_bug(
     """The known bug the properties steer ``case`` of ``relation`` away from in execution lane ``execution``: one
     whose signature it matches and which is present here (or a crash avoided everywhere). The
     signature is checked first, so a run that never draws a signature never waits for a reproducer."""
-    return next(
-        (b for b in KNOWN_BUGS if b.shows_in(execution, relation) and b.matches(case) and _avoided(b, is_present)),
-        None,
-    )
+    return next((b for b in _signatures(case, execution, relation) if _avoided(b, is_present)), None)
 
 
 def matching_bug(case: Case, execution: str = "eager", relation: str | None = None) -> KnownBug | None:
     """The known bug whose signature ``case`` matches in execution lane ``execution``, present here
     or not (for reports: a violation on such a case may be that bug, reappearing)."""
-    return next((b for b in KNOWN_BUGS if b.shows_in(execution, relation) and b.matches(case)), None)
+    return next(_signatures(case, execution, relation), None)
+
+
+def _signatures(case: Case, execution: str, relation: str | None) -> Iterator[KnownBug]:
+    """The known bugs whose signature ``case`` of ``relation`` matches in lane ``execution``, in catalogue order
+    (the lane and relation first: cheap, and some signatures build a tensor)."""
+    return (b for b in KNOWN_BUGS if b.shows_in(execution, relation) and b.matches(case))
 
 
 def status_rows() -> list[dict[str, object]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from linconv.core.cases import Case
+from linconv.core.geometry import ConvGeometry
 
 __all__ = ["KNOWN_BUGS", "KnownBug", "cpu_flags", "get_bug"]
 
@@ -486,6 +487,12 @@ sys.exit(1 if bad else 0)
 """
 
 
+def _one_channel_strided_column(g: ConvGeometry) -> bool:
+    """The common ground of the two NaN bugs found on 2026-12-06: one input channel per group, a
+    stride in the last dimension and one output column there."""
+    return g.in_per_group == 1 and g.stride[-1] > 1 and g.output_size()[-1] == 1
+
+
 @dataclass(frozen=True)
 class Bf16GroupedOneChannelStridedColumn(KnownBug):
     def matches(self, case: Case) -> bool:
@@ -493,10 +500,8 @@ class Bf16GroupedOneChannelStridedColumn(KnownBug):
         return (
             _cpu_channels_last_conv(case, ("bfloat16",))  # float32, float16: 0 wrong in the grid
             and g.groups > 1
-            and g.in_per_group == 1
             and g.out_channels // g.groups > 1
-            and g.output_size()[-1] == 1
-            and g.stride[-1] > 1
+            and _one_channel_strided_column(g)
         )
 
 
@@ -527,13 +532,10 @@ sys.exit(1 if wrong else 0)
 @dataclass(frozen=True)
 class SlicedWeightOneChannelStridedColumn(KnownBug):
     def matches(self, case: Case) -> bool:
-        g = case.geometry
         return (
             _cpu_channels_last_conv(case, ("float32", "bfloat16"))  # float64, float16: right
             and case.param_layout == "sliced"
-            and g.in_per_group == 1
-            and g.output_size()[-1] == 1
-            and g.stride[-1] > 1
+            and _one_channel_strided_column(case.geometry)
         )
 
 

@@ -178,10 +178,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     relation = getattr(metafunc.function, "linconv_relation", None)
     config = metafunc.config
     executions = config._linconv_executions if relation else (EAGER,)  # type: ignore[attr-defined]
-    dtypes: tuple[str | None, ...] = property_dtypes(relation) or (None,) if relation else (None,)
+    selected = property_dtypes(relation) if relation else ()
+    dtypes: tuple[str | None, ...] = selected or (None,)
     no_dtype = (
         relation
-        and not property_dtypes(relation)
+        and not selected
         and (
             f"relation {relation!r} draws {','.join(get_relation(relation).dtypes)} only, and the run selects "
             f"{','.join(run_config.selected_dtypes())} (--dtypes / LINCONV_DTYPES)"
