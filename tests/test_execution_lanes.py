@@ -288,3 +288,48 @@ def test_a_dtype_test_whose_every_case_a_known_bug_covers_is_skipped_with_the_re
         "relation 'pointwise': every case drawn in this test was rejected, nothing checked: known compile error "
         "inductor-freezing-float64-conv-prepack (" in proc.stdout
     )
+
+
+def test_an_explicit_example_checked_while_every_drawn_case_was_rejected_skips_and_says_so():
+    # Hypothesis counts only drawn cases as satisfying assume(): a test whose explicit example was
+    # placed and checked but whose every drawn case a known bug covers is unsatisfiable too; it is
+    # skipped (no drawn case checked) and the skip says the explicit example passed. A test that
+    # placed a drawn case is not skipped: its Unsatisfiable (if any) is Hypothesis's to report.
+    from types import SimpleNamespace
+
+    from hypothesis import HealthCheck, assume, example, given, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import Unsatisfiable
+
+    from linconv.plugins.options import pytest_runtest_call
+    from linconv.search.placement import placements
+
+    @settings(max_examples=5, database=None, suppress_health_check=[HealthCheck.filter_too_much])
+    @given(st.integers(0, 9))
+    @example(-1)
+    def probe(n: int) -> None:
+        if n < 0:
+            placements.place()  # the explicit example is placed
+        else:
+            placements.rejected["known compile error some-bug"] += 1
+            assume(False)
+
+    def hook_on(exc: BaseException):
+        hook = pytest_runtest_call(SimpleNamespace(obj=SimpleNamespace(linconv_relation="pointwise")))
+        next(hook)
+        return hook.throw(exc)
+
+    placements.reset()
+    try:
+        with pytest.raises(Unsatisfiable) as raised:
+            probe()
+        assert (placements.explicit, placements.placed) == (1, 0)
+        said = r"no drawn case checked \(its 1 explicit example\(s\) passed\): known compile error some-bug \(\d+\)"
+        with pytest.raises(pytest.skip.Exception, match=said):
+            hook_on(raised.value)
+        placements.place()  # outside a Hypothesis test: a drawn case (as the fault search places them)
+        assert placements.placed == 1
+        with pytest.raises(Unsatisfiable):
+            hook_on(raised.value)
+    finally:
+        placements.reset()

@@ -331,8 +331,9 @@ def property_search(request: pytest.FixtureRequest, execution: str, drawn_dtype:
 def pytest_runtest_call(item: pytest.Item):
     """A relation property test whose every drawn case was rejected where it was placed (the device
     has no such dtype; a known bug covers every case of this dtype in this lane, as inductor
-    freezing's float64 conv prepack does) checked nothing: it is skipped with the reasons and
-    counts, never passed. Any other unsatisfiable test fails as Hypothesis reports it."""
+    freezing's float64 conv prepack does) checked no drawn case: it is skipped with the reasons and
+    counts, never passed (its explicit examples, if any were checked, are said). Any other
+    unsatisfiable test fails as Hypothesis reports it."""
     try:
         return (yield)
     except Unsatisfiable:
@@ -340,7 +341,12 @@ def pytest_runtest_call(item: pytest.Item):
         if relation is None or placements.placed or not placements.rejected:
             raise
         reasons = ", ".join(f"{why} ({n})" for why, n in placements.rejected.most_common())
-        pytest.skip(f"relation {relation!r}: every case drawn in this test was rejected, nothing checked: {reasons}")
+        checked = (
+            f"no drawn case checked (its {placements.explicit} explicit example(s) passed)"
+            if placements.explicit
+            else "nothing checked"
+        )
+        pytest.skip(f"relation {relation!r}: every case drawn in this test was rejected, {checked}: {reasons}")
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 from hypothesis import assume, event
+from hypothesis.control import current_build_context
+from hypothesis.errors import InvalidArgument
 
 from linconv.core.cases import Case
 from linconv.known_bugs import avoided_bug
@@ -19,15 +21,32 @@ class _Placements:
     """What :func:`on_device` did since :meth:`reset` (one property test): cases placed, and cases
     rejected, by reason. A test of one dtype can draw nothing else than rejected cases (float64 in
     a lane where a known bug covers every float64 conv): linconv.plugins.options then skips it with
-    these reasons instead of failing on Hypothesis's "unable to satisfy assumptions"."""
+    these reasons instead of failing on Hypothesis's "unable to satisfy assumptions". ``placed``
+    counts drawn cases, ``explicit`` the explicit examples (``@example``, run before any draw):
+    Hypothesis counts only drawn cases as satisfying the assumptions, so a test whose explicit
+    example was checked and whose every drawn case was rejected is unsatisfiable too."""
 
     def __init__(self) -> None:
         self.placed = 0
+        self.explicit = 0
         self.rejected: Counter[str] = Counter()
 
     def reset(self) -> None:
         self.placed = 0
+        self.explicit = 0
         self.rejected.clear()
+
+    def place(self) -> None:
+        """Count one case placed: an explicit example, or a drawn case (also outside a Hypothesis test)."""
+        try:
+            # Hypothesis runs explicit examples (and the replay of a failing case) as final
+            explicit = current_build_context().is_final
+        except InvalidArgument:  # not inside a Hypothesis test
+            explicit = False
+        if explicit:
+            self.explicit += 1
+        else:
+            self.placed += 1
 
 
 placements = _Placements()
@@ -49,5 +68,5 @@ def on_device(case: Case, device: str, relation: str | None = None) -> Case:
         event(f"avoided known {bug.kind} {bug.name} ({bug.link})")
         placements.rejected[f"known {bug.kind} {bug.name}"] += 1
         assume(False)
-    placements.placed += 1
+    placements.place()
     return placed
