@@ -15,7 +15,7 @@ from linconv.corpus import capture
 from linconv.measure import RelationResult, RelationViolation
 from linconv.plugins.session import SESSION
 from linconv.relations import get
-from linconv.search.placement import on_device
+from linconv.search.placement import on_device, reject_known_error
 from linconv.search.steering import steer
 
 __all__ = ["relation_property", "verify", "verify_violated"]
@@ -33,8 +33,9 @@ def verify(name: str, case: Case, device: str) -> RelationResult:
         SESSION.record(relation, result)
         if not relation.holds(result):
             raise RelationViolation(result)
-    except Exception as exc:  # pin the case to the failure: the regression plugin keeps the final one
-        capture.remember(exc, name, case)
+    except Exception as exc:
+        reject_known_error(exc, name)  # a known compile error recognised by its error: the case is rejected
+        capture.remember(exc, name, case)  # pin the case to the failure: the regression plugin keeps the final one
         raise
     return result
 
@@ -49,7 +50,11 @@ def verify_violated(name: str, case: Case, device: str) -> RelationResult:
     case = on_device(case, device, name)
     assume(control.informative(case))
     note(f"reproduce: {case.reproduction(name, SESSION.execution)}")
-    result = relation.run(case)
+    try:
+        result = relation.run(case)
+    except Exception as exc:
+        reject_known_error(exc, name)
+        raise
     SESSION.record(relation, result)
     if not relation.holds(result):
         exc = AssertionError(relation.control_silent_message(result))

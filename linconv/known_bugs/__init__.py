@@ -16,6 +16,7 @@ Imports :mod:`linconv.core` only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 from linconv.core.cases import Case
@@ -30,6 +31,7 @@ __all__ = [
     "cpu_flags",
     "get_bug",
     "known_crash",
+    "known_error",
     "matching_bug",
     "present",
     "reproductions",
@@ -56,6 +58,23 @@ def known_crash(
     if any: where it reproduces, or anywhere for a crash marked ``avoid_everywhere``."""
     return next(
         (b for b in _signatures(case, execution, relation) if b.kind == "crash" and _avoided(b, is_present)), None
+    )
+
+
+def known_error(
+    error: BaseException, is_present: Presence = present, execution: str = "eager", relation: str | None = None
+) -> KnownBug | None:
+    """The known bug recognised by what it raised (``KnownBug.error`` matched by ``"TypeName: message"``)
+    in execution lane ``execution``, present here; None for any other error, which the property
+    reports as ever."""
+    text = f"{type(error).__name__}: {error}"
+    return next(
+        (
+            b
+            for b in KNOWN_BUGS
+            if b.error and b.shows_in(execution, relation) and re.search(b.error, text) and _avoided(b, is_present)
+        ),
+        None,
     )
 
 

@@ -58,6 +58,11 @@ class KnownBug:
     # the relations whose formulations reach it; empty: every relation (a bug of how a formulation's
     # code compiles, not of a kernel every formulation calls, needs its relation to match)
     relations: tuple[str, ...] = ()
+    # a regular expression on what the bug raises ("TypeName: message"): a compile error whose inputs
+    # no signature on the case can describe (it depends on which sizes dynamo made symbolic, i.e. on
+    # the examples compiled before) is recognised by its error instead, after it raised
+    # (linconv.known_bugs.known_error); such a bug matches no case beforehand
+    error: str = ""
 
     def shows_in(self, execution: str, relation: str | None = None) -> bool:
         """Whether the bug can show in execution lane ``execution`` (and, when it names relations,
@@ -594,6 +599,41 @@ except Exception as error:
 print("compiled, equal:", torch.equal(got, expected))
 """
 
+
+# every compiled execution lane (linconv.lanes.execution; this package imports linconv.core only,
+# tests/test_execution_lanes.py keeps the two in step)
+COMPILED_LANES = ("compiled", "compiled-dynamic", "compiled-freezing", "compiled-autotune", "compiled-conv1x1-mm")
+
+
+@dataclass(frozen=True)
+class RecognisedByItsError(KnownBug):
+    def matches(self, case: Case) -> bool:
+        return False  # never avoided beforehand: recognised by what it raises (KnownBug.error)
+
+
+# Found by tox -e compile with two examples per dtype test (2026-12-06, torch 2.13.0, CPU), in 13
+# tests: 3-D convs (pointwise_3d, general_conv_3d, composition_3d) fail to lower once some of their
+# sizes are symbolic (compiled-dynamic; the other lanes when a test's second example recompiles with
+# dynamic sizes; the freezing lane's forward too), and converted_dense's view likewise in the compiled
+# lane: inductor's value-range analysis raises on a legal program (InductorError: LoweringException:
+# ValueRangeError: Invalid ranges [0:-1], or ValueError: Exponent must be non-negative). Which cases
+# fail depends on which sizes are symbolic and how they relate (duck sizing), so no signature on the
+# case describes them (a 190-conv grid with dynamic=True from the start failed only on one-channel
+# strided 1x1x1 convs; the run failed also with 2 and 56 channels, kernels 4x2x3, batch 1). Fixed in
+# torch 2.14.1 (the reproducer passes there; 172 of the grid's convs compiled).
+_DYNAMIC_CONV3D_1X1_STRIDED_BACKWARD = """
+import sys, torch
+torch.manual_seed(0)
+conv = torch.nn.Conv3d(1, 1, 1, stride=(1, 2, 3), bias=False)
+x = torch.randn(2, 1, 2, 3, 2, requires_grad=True)
+try:
+    torch.compile(conv, dynamic=True)(x).sum().backward()
+except Exception as error:
+    print("compile failed:", type(error).__name__, str(error).splitlines()[0])
+    sys.exit(1)
+print("compiled, input gradient equal:", torch.equal(x.grad, torch.autograd.grad(conv(x).sum(), x)[0]))
+"""
+
 KNOWN_BUGS: tuple[KnownBug, ...] = (
     OneDnn1x1BackwardWeights(
         name="onednn-1x1-bwd-weights-nhwc-small-ic",
@@ -725,6 +765,20 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         reproducer=_DYNAMIC_VIEW_SYMBOLIC_GEOMETRY,
         lanes=("compiled-dynamic",),
         relations=("converted_dense", "converted_conv_transpose"),
+    ),
+    RecognisedByItsError(
+        name="inductor-dynamic-sizes-value-range-error",
+        link="docs/compile.md#found-by-the-compiled-lanes",
+        summary="torch.compile with dynamic sizes: lowering a 3-D conv (or a view with computed geometry) fails "
+        "in inductor's value-range analysis on a legal program (InductorError: LoweringException: "
+        "ValueRangeError: Invalid ranges [0:-1], or ValueError: Exponent must be non-negative); which cases "
+        "fail depends on which sizes are symbolic, so it is recognised by its error; fixed in 2.14.1",
+        kind="compile error",
+        observed_on=("2.13.0",),
+        reproducer=_DYNAMIC_CONV3D_1X1_STRIDED_BACKWARD,
+        lanes=COMPILED_LANES,
+        error=r"^InductorError: (LoweringException: )?(ValueRangeError: Invalid ranges|ValueError: Exponent must "
+        r"be non-negative)",
     ),
 )
 

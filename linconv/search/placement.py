@@ -10,11 +10,11 @@ from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
 
 from linconv.core.cases import Case
-from linconv.known_bugs import avoided_bug
+from linconv.known_bugs import avoided_bug, known_error
 from linconv.lanes.devices import supports_dtype
 from linconv.lanes.execution import active_lane
 
-__all__ = ["on_device", "placements"]
+__all__ = ["on_device", "placements", "reject_known_error"]
 
 
 class _Placements:
@@ -36,17 +36,18 @@ class _Placements:
         self.explicit = 0
         self.rejected.clear()
 
-    def place(self) -> None:
-        """Count one case placed: an explicit example, or a drawn case (also outside a Hypothesis test)."""
+    def place(self, count: int = 1) -> None:
+        """Count one case placed (``count=-1``: withdrawn): an explicit example, or a drawn case (also
+        outside a Hypothesis test)."""
         try:
             # Hypothesis runs explicit examples (and the replay of a failing case) as final
             explicit = current_build_context().is_final
         except InvalidArgument:  # not inside a Hypothesis test
             explicit = False
         if explicit:
-            self.explicit += 1
+            self.explicit += count
         else:
-            self.placed += 1
+            self.placed += count
 
 
 placements = _Placements()
@@ -70,3 +71,17 @@ def on_device(case: Case, device: str, relation: str | None = None) -> Case:
         assume(False)
     placements.place()
     return placed
+
+
+def reject_known_error(error: BaseException, relation: str | None = None) -> None:
+    """Reject the placed case whose run raised ``error`` if that is a known bug recognised by its
+    error (:func:`linconv.known_bugs.known_error`: a compile error no signature on the case can
+    describe) in this execution lane, present here: counted and reported as the bugs avoided
+    beforehand are. Returns for any other error, which the caller re-raises."""
+    bug = known_error(error, execution=active_lane(), relation=relation)
+    if bug is None:
+        return
+    event(f"avoided known {bug.kind} {bug.name} ({bug.link}), recognised by its error")
+    placements.place(-1)
+    placements.rejected[f"known {bug.kind} {bug.name}"] += 1
+    assume(False)
