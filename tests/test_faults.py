@@ -247,3 +247,34 @@ def test_cli_runs_one_fault_and_prints_the_table():
     # the full_kernel property's explicit examples run first: batch 1 (the fault's trigger) among them
     assert re.search(r"\[ok \] squeeze_instead_of_flatten: caught after [1-3] example\(s\)", proc.stdout), proc.stdout
     assert "1/1 harmful faults caught, 0/0 benign perturbations flagged" in proc.stdout
+
+
+def test_a_known_compile_error_is_not_counted_as_the_fault_caught(monkeypatch):
+    # a compiled lane's fault search on a torch whose inductor raises a known error (recognised by its
+    # error, linconv.known_bugs) rejects that case as the properties do; any other error is a catch
+    from linconv.faults import search as fault_search
+    from linconv.known_bugs import get_bug
+    from linconv.search import placement
+
+    fault = get_fault("bias_lost_at_batch_one")
+    known = RuntimeError("the error of a known compile bug")
+    bug = get_bug("inductor-dynamic-sizes-value-range-error")
+    monkeypatch.setattr(placement, "known_error", lambda e, execution, relation: bug if e is known else None)
+    unfaulted = get(fault.relation).run
+
+    def raises_once(error):  # on the first case drawn (and on its replay: a failure must reproduce)
+        first = []
+
+        def run(case):
+            first[:] = first or [case.to_json()]
+            if case.to_json() == first[0]:
+                raise error
+            return unfaulted(case)
+
+        return run
+
+    outcome = fault_search._search(fault, raises_once(known), 5, False, "cpu", False)
+    assert not outcome.caught, outcome.detail
+    other = RuntimeError("a compile error nobody knows")
+    outcome = fault_search._search(fault, raises_once(other), 5, False, "cpu", False)
+    assert outcome.caught and outcome.caught_by == f"{fault.relation}: raised RuntimeError"

@@ -21,7 +21,7 @@ from linconv.faults.record import Fault
 from linconv.lanes.execution import COMPILE_EXAMPLES, execution_lane
 from linconv.measure import RelationResult
 from linconv.relations import get, in_lane
-from linconv.search.placement import on_device
+from linconv.search.placement import on_device, reject_known_error
 from linconv.search.profiles import profile
 from linconv.search.steering import steer
 
@@ -129,6 +129,9 @@ def _search(fault: Fault, run, max_examples: int | None, shrink: bool, device: s
         try:
             result = run(case)
         except Exception as exc:  # a fault that raises is caught as surely as a wrong value
+            # ... but a known compile error recognised by its error is the compiler's, not the
+            # fault's: the case is rejected, as the properties reject it (properties/support.py)
+            reject_known_error(exc, fault.relation)
             _first(seen, started)
             raise _Detected(None, case, exc) from exc
         if result.violations:
