@@ -53,6 +53,16 @@ USAGE_ERRORS = {
         {},
         f"max numel (LINCONV_MAX_NUMEL / --max-numel) must be an int in [4096, 67108864], got '{10**20}'",
     ),
+    "LINCONV_COMPILE_TIME_LIMIT=-1": (
+        [],
+        {"LINCONV_COMPILE_TIME_LIMIT": "-1"},
+        "--compile-time-limit / LINCONV_COMPILE_TIME_LIMIT must be seconds >= 0 (0: no limit), got '-1'",
+    ),
+    "--compile-time-limit soon": (
+        ["--compile-time-limit", "soon"],
+        {},
+        "--compile-time-limit / LINCONV_COMPILE_TIME_LIMIT must be seconds >= 0 (0: no limit), got 'soon'",
+    ),
     "LINCONV_PROFILE=nope": (
         [],
         {"LINCONV_PROFILE": "nope"},

@@ -20,6 +20,7 @@ from linconv.lanes.devices import SKIP_ABSENT_FLAG, device_unavailable_reason, p
 from linconv.lanes.execution import COMPILE_EXAMPLES, EAGER, execution_lane, lanes, parse_executions
 from linconv.lanes.flags import read_flags
 from linconv.lanes.modes import device_mode, modes_of, parse_modes
+from linconv.lanes.time_limit import EXAMPLE_TIME_LIMIT, set_example_time_limit
 from linconv.plugins.session import SESSION
 from linconv.relations import get as get_relation
 from linconv.relations import lane_unavailable
@@ -69,6 +70,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="most examples per relation property in each compiled execution lane (the profile's count "
         "when smaller), split over the property's dtype tests like the profile's budget, two per dtype "
         f"at least (the simplest case and one drawn). Env: LINCONV_COMPILE_EXAMPLES. Default: {COMPILE_EXAMPLES}",
+    )
+    group.addoption(
+        "--compile-time-limit",
+        default=os.environ.get("LINCONV_COMPILE_TIME_LIMIT"),
+        metavar="SECONDS",
+        help="most seconds one example may take in a compiled execution lane (its compiles and runs): past "
+        "it the example fails with its case instead of hanging the run on a compile that does not end "
+        "(linconv.lanes.time_limit; main thread with SIGALRM only, 0: no limit). Env: "
+        f"LINCONV_COMPILE_TIME_LIMIT. Default: {EXAMPLE_TIME_LIMIT:g}",
     )
     group.addoption(
         "--dtypes",
@@ -143,6 +153,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if not budget.strip().isdigit() or int(budget) < 1:
         raise pytest.UsageError(f"--compile-examples / LINCONV_COMPILE_EXAMPLES must be an int >= 1, got {budget!r}")
     config._linconv_compile_examples = int(budget)  # type: ignore[attr-defined]
+    limit = config.getoption("--compile-time-limit")
+    try:
+        set_example_time_limit(EXAMPLE_TIME_LIMIT if limit is None else float(limit))
+    except ValueError:
+        raise pytest.UsageError(
+            f"--compile-time-limit / LINCONV_COMPILE_TIME_LIMIT must be seconds >= 0 (0: no limit), got {limit!r}"
+        ) from None
     if config.getoption("--inject-fault"):
         from linconv.faults import get_fault
 

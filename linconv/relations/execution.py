@@ -33,6 +33,7 @@ from linconv.lanes.execution import (
     get_lane,
     read_config,
 )
+from linconv.lanes.time_limit import current_limit, example_time_limit
 from linconv.measure import Comparison, Observer, RelationResult, compare
 from linconv.relations.record import Kind, Relation
 
@@ -83,14 +84,15 @@ class CompiledKind:
                 f"relation {relation.name!r} compiled for execution lane {self.lane!r} ran outside it "
                 f"(in {active_lane()!r}): run it inside linconv.lanes.execution.execution_lane({self.lane!r})"
             )
-        before = compile_stats()
-        result = self.inner.run(relation, case, observer=observer, keep_outputs=True)
-        spent = compile_stats() - before
-        agreement: list[Comparison] = []
-        notes: list[str] = []
-        if relation.negative_control is None and result.outputs:
-            eager = self.inner.run(self.eager, case, observer=None, keep_outputs=True)
-            agreement, notes = _agreement(result, eager)
+        with example_time_limit(lambda elapsed: self._too_long(relation, case, elapsed)):
+            before = compile_stats()
+            result = self.inner.run(relation, case, observer=observer, keep_outputs=True)
+            spent = compile_stats() - before
+            agreement: list[Comparison] = []
+            notes: list[str] = []
+            if relation.negative_control is None and result.outputs:
+                eager = self.inner.run(self.eager, case, observer=None, keep_outputs=True)
+                agreement, notes = _agreement(result, eager)
         return replace(
             result,
             comparisons=result.comparisons + tuple(agreement),
@@ -99,6 +101,15 @@ class CompiledKind:
             execution_config=self.config,
             compile=spent.to_dict(),
             notes=result.notes + tuple(notes),
+        )
+
+    def _too_long(self, relation: Relation, case: Case, elapsed: float) -> str:
+        return (
+            f"relation {relation.name!r} in execution lane {self.lane!r}: one example ran {elapsed:.0f} s, past "
+            f"the limit of {current_limit():g} s per compiled example (--compile-time-limit, env "
+            "LINCONV_COMPILE_TIME_LIMIT): a compile that does not end, or not in a time a run can afford "
+            f"(the traceback shows where it was). Case: {case.describe()}. Configuration: {self.config}\n"
+            f"reproduce: {case.reproduction(relation.name, self.lane)}"
         )
 
 
