@@ -153,6 +153,23 @@ def test_a_compiler_bug_of_one_formulations_code_is_avoided_only_in_its_relation
     assert matching_bug(case, "compiled-dynamic", "converted_conv_transpose") is bug
 
 
+def test_a_compile_that_does_not_end_is_avoided_for_3d_transposed_convs_with_a_bias_in_the_converter():
+    bug = get_bug("inductor-symbolic-output-positions-compile-hang")
+    hanging = Case(ConvGeometry(0, 4, 4, (4, 1, 4), kernel=(4, 1, 4), stride=(2, 3, 3), padding=(1, 0, 3), groups=2,
+                                transposed=True, output_padding=(0, 1, 1)), dtype="float16")  # fmt: skip
+    assert bug.kind == "compile hang" and set(bug.lanes) == set(COMPILED)
+    for lane in COMPILED:  # the converter's ints are symbolic from a test's second example in every lane
+        assert avoided_bug(hanging, lambda b: True, lane, "converted_conv_transpose") is bug
+    assert avoided_bug(hanging, lambda b: True, "eager", "converted_conv_transpose") is None
+    assert avoided_bug(hanging, lambda b: True, "compiled", "conv_transpose") is None  # no converter: compiles
+    assert avoided_bug(hanging, lambda b: False, "compiled", "converted_conv_transpose") is None  # fixed torch
+    geometry = hanging.geometry
+    replace = dataclasses.replace
+    for other in (replace(geometry, bias=False), replace(geometry, transposed=False, output_padding=(0, 0, 0)),
+                  ConvGeometry(1, 4, 4, (4, 4), kernel=(4, 4), stride=2, transposed=True)):  # fmt: skip
+        assert not bug.matches(replace(hanging, geometry=other)), other
+
+
 def test_a_compile_error_no_signature_describes_is_recognised_by_its_error_only_where_present():
     # inductor 2.13.0's value-range errors under dynamic sizes depend on the examples compiled before
     # (which sizes are symbolic), not on the case: the bug matches no case and is recognised by what

@@ -41,8 +41,8 @@ class KnownBug:
     name: str
     link: str
     summary: str
-    # "crash" (the process dies), "wrong result", "error" (raises on a legal input) or
-    # "compile error" (torch.compile raises)
+    # "crash" (the process dies), "wrong result", "error" (raises on a legal input),
+    # "compile error" (torch.compile raises) or "compile hang" (torch.compile does not end)
     kind: str
     observed_on: tuple[str, ...]  # torch versions where the reproducer failed here
     reproducer: str  # a Python program; exits 0 when the bug is absent
@@ -600,6 +600,43 @@ print("compiled, equal:", torch.equal(got, expected))
 """
 
 
+@dataclass(frozen=True)
+class SymbolicOutputPositions(KnownBug):
+    def matches(self, case: Case) -> bool:
+        g = case.geometry
+        # the bias repeated over prod(output size): a product of three symbolic sums in 3-D (the 6-line
+        # reproducer: rank 1 compiles in 7 s, rank 2 in 58 s, rank 3 not in 15 min); without a bias the
+        # hanging case compiled in 4 s (batch, layout, view and groups changed nothing)
+        return g.transposed and g.rank == 3 and g.bias
+
+
+# Found by tox -e compile (2026-12-06, torch 2.13.0, CPU; the CI lane job would have hung to its
+# timeout): converted_conv_transpose's converter builds the dense Linear's bias as
+# bias.repeat_interleave(prod(output_size)) after a graph break (nn.Parameter), and in the resumed frame
+# the geometry's ints are graph inputs that dynamo makes symbolic once they change (the test's second
+# example, or dynamic=True): inductor's stride simplification (SizeVarAllocator._simplify_with_ranges ->
+# join_dimensions, sympy match/signsimp) then runs for a time that grows with the rank: 7 s, 58 s, and
+# more than 15 minutes (stopped) for rank 1, 2, 3, on 2.13.0 and 2.14.1 (py-spy: the same frames).
+_SYMBOLIC_OUTPUT_POSITIONS = """
+import math, os, signal, sys, time, torch
+LIMIT = 45  # seconds; a torch without the bug compiles this in under 10
+def positions_bias(b, size, stride, padding, kernel, output_padding):
+    # a ConvTranspose3d's bias repeated over its output positions: the bias of its dense Linear
+    out = [(n - 1) * s - 2 * p + k + op for n, s, p, k, op in zip(size, stride, padding, kernel, output_padding)]
+    return b.repeat_interleave(math.prod(out))
+def too_long(*_):
+    print(f"the compile did not end within {LIMIT} s", flush=True)
+    os._exit(1)
+signal.signal(signal.SIGALRM, too_long)
+signal.alarm(LIMIT)
+started = time.time()
+compiled = torch.compile(positions_bias, dynamic=True, fullgraph=True)
+y = compiled(torch.ones(4), [4, 1, 4], [2, 3, 3], [1, 0, 3], [4, 1, 4], [0, 1, 1])
+print(f"compiled in {time.time() - started:.1f} s, shape {tuple(y.shape)}")
+sys.exit(0 if y.shape == (4 * 8 * 2 * 8,) else 1)
+"""
+
+
 # every compiled execution lane (linconv.lanes.execution; this package imports linconv.core only,
 # tests/test_execution_lanes.py keeps the two in step)
 COMPILED_LANES = ("compiled", "compiled-dynamic", "compiled-freezing", "compiled-autotune", "compiled-conv1x1-mm")
@@ -765,6 +802,18 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         reproducer=_DYNAMIC_VIEW_SYMBOLIC_GEOMETRY,
         lanes=("compiled-dynamic",),
         relations=("converted_dense", "converted_conv_transpose"),
+    ),
+    SymbolicOutputPositions(
+        name="inductor-symbolic-output-positions-compile-hang",
+        link="docs/compile.md#found-by-the-compiled-lanes (no upstream report found)",
+        summary="torch.compile with symbolic ints: a tensor sized by the product of three sums of symbolic ints "
+        "(a ConvTranspose3d's output positions: the converter's bias.repeat_interleave) takes inductor's stride "
+        "simplification (sizevars join_dimensions) more than 15 minutes; rank 2: about a minute",
+        kind="compile hang",
+        observed_on=("2.13.0", "2.14.1"),
+        reproducer=_SYMBOLIC_OUTPUT_POSITIONS,
+        lanes=COMPILED_LANES,
+        relations=("converted_conv_transpose",),
     ),
     RecognisedByItsError(
         name="inductor-dynamic-sizes-value-range-error",
