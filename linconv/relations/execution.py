@@ -109,7 +109,9 @@ class CompiledKind:
             f"the limit of {current_limit():g} s per compiled example (--compile-time-limit, env "
             "LINCONV_COMPILE_TIME_LIMIT): a compile that does not end, or not in a time a run can afford "
             f"(the traceback shows where it was). Case: {case.describe()}. Configuration: {self.config}\n"
-            f"reproduce: {case.reproduction(relation.name, self.lane)}"
+            f"reproduce: {case.reproduction(relation.name, self.lane)}\n"
+            "(alone, the case compiles with static sizes; a compile that needs the sizes the test's earlier "
+            "examples made symbolic hangs only after them: pytest --hypothesis-verbosity verbose -s lists them)"
         )
 
 
