@@ -124,19 +124,19 @@ def _search(fault: Fault, run, max_examples: int | None, shrink: bool, device: s
     @given(case=strategy)
     def probe(case: Case) -> None:
         case = on_device(case, device, fault.relation)  # as the properties do
-        if seen["first"] is None:
-            seen["examples"] += 1
         try:
             result = run(case)
         except Exception as exc:  # a fault that raises is caught as surely as a wrong value
             # ... but a known compile error recognised by its error is the compiler's, not the
-            # fault's: the case is rejected, as the properties reject it (properties/support.py)
+            # fault's: the case is rejected (not counted), as the properties reject it (properties/support.py)
             reject_known_error(exc, fault.relation)
             _first(seen, started)
             raise _Detected(None, case, exc) from exc
         if result.violations:
             _first(seen, started)
             raise _Detected(result, case)
+        if seen["first"] is None:
+            seen["examples"] += 1
         steer(result, events=False)
         worst = _worst_of(result, fault.formulation)
         if worst > seen["worst"] or seen["worst_case"] is None:
@@ -183,6 +183,7 @@ def _describe_worst(result: RelationResult, ratio: float) -> str:
 
 def _first(seen: dict, started: float) -> None:
     if seen["first"] is None:
+        seen["examples"] += 1
         seen["first"] = time.perf_counter() - started
 
 

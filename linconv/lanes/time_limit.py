@@ -1,25 +1,30 @@
 """A limit on the wall time of one example in a compiled execution lane.
 
-Inductor can take unbounded time on one graph: torch 2.13.0 spent more than 15 minutes (stopped
-there) in its sympy simplification of an empty batch of a grouped 3-D transposed conv, compiled with
-dynamic sizes (docs/compile.md, "Found by the compiled lanes"). Without a limit, such a compile hangs
-the whole run (a CI job runs into its own timeout and says nothing of the case); with it, the one
-example fails with its case and the configuration in force, and the run goes on.
+Inductor can take unbounded time on one graph: on torch 2.13.0 and 2.14.1, the compile of a 3-D
+transposed conv's converter with symbolic ints ran for more than 15 minutes (stopped) in inductor's
+sympy simplification (known bug inductor-symbolic-output-positions-compile-hang, docs/compile.md).
+Without a limit, such a compile hangs the whole run (a CI job runs into its own timeout and says
+nothing of the case); with it, the one example fails with its case and the configuration in force,
+and the run goes on.
 
 The limit is a watchdog on the main thread's real-time timer (``SIGALRM``): when it expires, the
-handler raises :class:`ExampleTimeLimitExceeded` wherever the example is, inductor's Python code
-included. It is a ``BaseException``: dynamo and inductor wrap every ``Exception`` raised inside a
-compile (``InductorError``, ``BackendCompilerFailed``), and Hypothesis would shrink an ``Exception``,
-replaying compiles that may not end either; this one passes through both, so the test fails at once
-on the case that ran too long. Where no such timer exists (not the main thread, no ``SIGALRM``:
-Windows) the example runs unlimited, and :func:`limit_unavailable` says why.
+handler raises :class:`ExampleTimeLimitExceeded` at the next Python bytecode the main thread runs
+(inductor's and sympy's Python code included; a hang inside one C++ call, or in a thread of its
+own, is not interrupted). It is a ``BaseException``: dynamo and inductor wrap every ``Exception``
+raised inside a compile (``InductorError``, ``BackendCompilerFailed``), and Hypothesis would shrink
+an ``Exception``, replaying compiles that may not end either; this one passes through both, so the
+test fails at once on the case that ran too long. Where no such timer can be set (no ``SIGALRM``:
+Windows; not the main thread; a ``SIGALRM`` handler installed from C; an outer timer due first,
+which then fires itself) the example runs without this limit, and :func:`limit_unavailable` says
+why where it can be known beforehand (the run's header prints it).
 
-The limit is :data:`EXAMPLE_TIME_LIMIT` seconds (``--compile-time-limit``, env
-LINCONV_COMPILE_TIME_LIMIT; 0: none), set for a run with :func:`set_example_time_limit`.
+The limit is :data:`EXAMPLE_TIME_LIMIT` seconds unless LINCONV_COMPILE_TIME_LIMIT says otherwise
+(0: none); pytest's ``--compile-time-limit`` sets it for a run (:func:`set_example_time_limit`).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -27,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 __all__ = [
+    "ENV",
     "EXAMPLE_TIME_LIMIT",
     "ExampleTimeLimitExceeded",
     "current_limit",
@@ -36,11 +42,13 @@ __all__ = [
 ]
 
 # Seconds one example may take in a compiled lane: its compiles (forward and backward, every
-# formulation) and its runs. The slowest example measured in the five lanes (cold cache, 2 cores)
-# is in docs/compile.md; this leaves several times that.
+# formulation) and its runs. The slowest tests measured in the five lanes (cold cache, 2 cores) are
+# in docs/compile.md ("CI"); this leaves several times the slowest example.
 EXAMPLE_TIME_LIMIT = 300.0
 
-_limit = [EXAMPLE_TIME_LIMIT]
+ENV = "LINCONV_COMPILE_TIME_LIMIT"
+
+_limit: list[float] = []  # the run's limit once read or set
 
 
 class ExampleTimeLimitExceeded(BaseException):
@@ -48,15 +56,29 @@ class ExampleTimeLimitExceeded(BaseException):
     why this is not an ``Exception``)."""
 
 
+def _checked(seconds: float, source: str) -> float:
+    if not (seconds >= 0 and seconds != float("inf")):
+        raise ValueError(f"{source} must be seconds >= 0 (0: no limit), got {seconds!r}")
+    return float(seconds)
+
+
 def set_example_time_limit(seconds: float) -> None:
     """The limit for the examples that follow (0: none). ValueError on a negative or non-finite one."""
-    if not (seconds >= 0 and seconds != float("inf")):
-        raise ValueError(f"the time limit of one compiled example must be seconds >= 0 (0: none), got {seconds!r}")
-    _limit[0] = float(seconds)
+    _limit[:] = [_checked(seconds, "the time limit of one compiled example")]
 
 
 def current_limit() -> float:
-    """The run's limit, in seconds (0: none)."""
+    """The run's limit, in seconds (0: none): as set, else LINCONV_COMPILE_TIME_LIMIT, else
+    :data:`EXAMPLE_TIME_LIMIT`. ValueError naming the variable when it is not seconds >= 0."""
+    if not _limit:
+        given = os.environ.get(ENV)
+        seconds = EXAMPLE_TIME_LIMIT
+        if given is not None:
+            try:
+                seconds = _checked(float(given), ENV)
+            except ValueError:
+                raise ValueError(f"{ENV} must be seconds >= 0 (0: no limit), got {given!r}") from None
+        _limit[:] = [seconds]
     return _limit[0]
 
 
@@ -66,6 +88,8 @@ def limit_unavailable() -> str:
         return "this platform has no SIGALRM real-time timer"
     if threading.current_thread() is not threading.main_thread():
         return "signals reach the main thread only, and this example runs in another"
+    if signal.getsignal(signal.SIGALRM) is None:
+        return "a SIGALRM handler installed outside Python would be lost"
     return ""
 
 
@@ -73,23 +97,30 @@ def limit_unavailable() -> str:
 def example_time_limit(describe: Callable[[float], str], seconds: float | None = None) -> Iterator[None]:
     """Run the block under the limit (``seconds``, default the run's): past it, raise
     :class:`ExampleTimeLimitExceeded` with ``describe(elapsed)`` as its message. A timer already
-    running (an outer limit, pytest-timeout's) is restored afterwards with what was left of it."""
+    running (an outer limit, pytest-timeout's) keeps its handler and fires first when it is due
+    first; otherwise it is restored afterwards (its interval too) with what was left of it."""
     seconds = current_limit() if seconds is None else seconds
-    if seconds <= 0 or limit_unavailable():
+    outer, interval = signal.getitimer(signal.ITIMER_REAL) if hasattr(signal, "getitimer") else (0.0, 0.0)
+    if seconds <= 0 or limit_unavailable() or 0 < outer <= seconds:
         yield
         return
     started = time.monotonic()
+    armed = [True]
 
     def expire(signum: int, frame: object) -> None:
-        raise ExampleTimeLimitExceeded(describe(time.monotonic() - started))
+        if armed[0]:  # a late signal, once the block has ended, does nothing
+            armed[0] = False
+            raise ExampleTimeLimitExceeded(describe(time.monotonic() - started))
 
     previous_handler = signal.signal(signal.SIGALRM, expire)
-    previous_timer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
-        if previous_timer > 0:  # what was left of it; at once if it ran out meanwhile
-            left = previous_timer - (time.monotonic() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+        try:
+            armed[0] = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            signal.signal(signal.SIGALRM, previous_handler)
+            if outer > 0:  # what was left of it; at once if it ran out meanwhile
+                signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-3), interval)

@@ -20,7 +20,7 @@ from linconv.lanes.devices import SKIP_ABSENT_FLAG, device_unavailable_reason, p
 from linconv.lanes.execution import COMPILE_EXAMPLES, EAGER, execution_lane, lanes, parse_executions
 from linconv.lanes.flags import read_flags
 from linconv.lanes.modes import device_mode, modes_of, parse_modes
-from linconv.lanes.time_limit import EXAMPLE_TIME_LIMIT, set_example_time_limit
+from linconv.lanes.time_limit import EXAMPLE_TIME_LIMIT, current_limit, limit_unavailable, set_example_time_limit
 from linconv.plugins.session import SESSION
 from linconv.relations import get as get_relation
 from linconv.relations import lane_unavailable
@@ -397,6 +397,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"linconv: execution lanes {','.join(executions)}; at most {budget} examples per property in a "
             "compiled lane (two per dtype at least); "
             f"torch.compile {'present' if hasattr(torch, 'compile') else 'absent'}"
+        )
+        limit, why = current_limit(), limit_unavailable()
+        lines.append(
+            "linconv: time limit per compiled example: "
+            + ("none" if not limit else f"{limit:g} s" + (f" (not enforced: {why})" if why else ""))
         )
     if config.getoption("--inject-fault"):
         lines.append(f"linconv: INJECTED FAULT {config.getoption('--inject-fault')}: the properties must fail")

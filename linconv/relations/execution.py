@@ -32,8 +32,9 @@ from linconv.lanes.execution import (
     execution_lane,
     get_lane,
     read_config,
+    reset_compiler,
 )
-from linconv.lanes.time_limit import current_limit, example_time_limit
+from linconv.lanes.time_limit import ExampleTimeLimitExceeded, current_limit, example_time_limit
 from linconv.measure import Comparison, Observer, RelationResult, compare
 from linconv.relations.record import Kind, Relation
 
@@ -84,15 +85,19 @@ class CompiledKind:
                 f"relation {relation.name!r} compiled for execution lane {self.lane!r} ran outside it "
                 f"(in {active_lane()!r}): run it inside linconv.lanes.execution.execution_lane({self.lane!r})"
             )
-        with example_time_limit(lambda elapsed: self._too_long(relation, case, elapsed)):
-            before = compile_stats()
-            result = self.inner.run(relation, case, observer=observer, keep_outputs=True)
-            spent = compile_stats() - before
-            agreement: list[Comparison] = []
-            notes: list[str] = []
-            if relation.negative_control is None and result.outputs:
-                eager = self.inner.run(self.eager, case, observer=None, keep_outputs=True)
-                agreement, notes = _agreement(result, eager)
+        try:
+            with example_time_limit(lambda elapsed: self._too_long(relation, case, elapsed)):
+                before = compile_stats()
+                result = self.inner.run(relation, case, observer=observer, keep_outputs=True)
+                spent = compile_stats() - before
+                agreement: list[Comparison] = []
+                notes: list[str] = []
+                if relation.negative_control is None and result.outputs:
+                    eager = self.inner.run(self.eager, case, observer=None, keep_outputs=True)
+                    agreement, notes = _agreement(result, eager)
+        except ExampleTimeLimitExceeded:
+            reset_compiler(count=False)  # stopped mid-compile: nothing of it (or of the sizes it made symbolic) is kept
+            raise
         return replace(
             result,
             comparisons=result.comparisons + tuple(agreement),
