@@ -605,7 +605,7 @@ class SymbolicOutputPositions(KnownBug):
     def matches(self, case: Case) -> bool:
         g = case.geometry
         # the bias repeated over prod(output size): a product of three symbolic sums in 3-D (the 6-line
-        # reproducer: rank 1 compiles in 7 s, rank 2 in 58 s, rank 3 not in 15 min); without a bias the
+        # reproducer: rank 1 compiles in 7 s, rank 2 in 58 s, rank 3 not in 10 min); without a bias the
         # hanging case compiled in 4 s (batch, layout, view and groups changed nothing)
         return g.transposed and g.rank == 3 and g.bias
 
@@ -615,11 +615,13 @@ class SymbolicOutputPositions(KnownBug):
 # bias.repeat_interleave(prod(output_size)) after a graph break (nn.Parameter), and in the resumed frame
 # the geometry's ints are graph inputs that dynamo makes symbolic once they change (the test's second
 # example, or dynamic=True): inductor's stride simplification (SizeVarAllocator._simplify_with_ranges ->
-# join_dimensions, sympy match/signsimp) then runs for a time that grows with the rank: 7 s, 58 s, and
-# more than 15 minutes (stopped) for rank 1, 2, 3, on 2.13.0 and 2.14.1 (py-spy: the same frames).
+# join_dimensions, sympy match/signsimp) then runs for a time that grows with the rank. The test's own
+# compile ran more than 15 minutes on 2.13.0 and 10 on 2.14.1 (stopped; py-spy: the same frames); the
+# reproducer's function took 7 s and 58 s in 1-D and 2-D (2.13.0), and in 3-D did not end within 2
+# minutes on 2.13.0 or 10 on 2.14.1 (stopped).
 _SYMBOLIC_OUTPUT_POSITIONS = """
 import math, os, signal, sys, time, torch
-LIMIT = 45  # seconds; a torch without the bug compiles this in under 10
+LIMIT = 45  # seconds; the same function in 1-D compiles in 7 s on 2.13.0
 def positions_bias(b, size, stride, padding, kernel, output_padding):
     # a ConvTranspose3d's bias repeated over its output positions: the bias of its dense Linear
     out = [(n - 1) * s - 2 * p + k + op for n, s, p, k, op in zip(size, stride, padding, kernel, output_padding)]
@@ -808,7 +810,7 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         link="docs/compile.md#found-by-the-compiled-lanes (no upstream report found)",
         summary="torch.compile with symbolic ints: a tensor sized by the product of three sums of symbolic ints "
         "(a ConvTranspose3d's output positions: the converter's bias.repeat_interleave) takes inductor's stride "
-        "simplification (sizevars join_dimensions) more than 15 minutes; rank 2: about a minute",
+        "simplification (sizevars join_dimensions) more than 10 minutes; rank 2: about a minute",
         kind="compile hang",
         observed_on=("2.13.0", "2.14.1"),
         reproducer=_SYMBOLIC_OUTPUT_POSITIONS,

@@ -1,7 +1,7 @@
 """A limit on the wall time of one example in a compiled execution lane.
 
-Inductor can take unbounded time on one graph: on torch 2.13.0 and 2.14.1, the compile of a 3-D
-transposed conv's converter with symbolic ints ran for more than 15 minutes (stopped) in inductor's
+Inductor can take unbounded time on one graph: the compile of a 3-D transposed conv's converter with
+symbolic ints ran for more than 15 minutes on torch 2.13.0, 10 on 2.14.1 (stopped), in inductor's
 sympy simplification (known bug inductor-symbolic-output-positions-compile-hang, docs/compile.md).
 Without a limit, such a compile hangs the whole run (a CI job runs into its own timeout and says
 nothing of the case); with it, the one example fails with its case and the configuration in force,

@@ -20,6 +20,7 @@ from linconv.lanes.devices import SKIP_ABSENT_FLAG, device_unavailable_reason, p
 from linconv.lanes.execution import COMPILE_EXAMPLES, EAGER, execution_lane, lanes, parse_executions
 from linconv.lanes.flags import read_flags
 from linconv.lanes.modes import device_mode, modes_of, parse_modes
+from linconv.lanes.time_limit import ENV as TIME_LIMIT_ENV
 from linconv.lanes.time_limit import EXAMPLE_TIME_LIMIT, current_limit, limit_unavailable, set_example_time_limit
 from linconv.plugins.session import SESSION
 from linconv.relations import get as get_relation
@@ -73,12 +74,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--compile-time-limit",
-        default=os.environ.get("LINCONV_COMPILE_TIME_LIMIT"),
+        default=os.environ.get(TIME_LIMIT_ENV),
         metavar="SECONDS",
         help="most seconds one example may take in a compiled execution lane (its compiles and runs): past "
         "it the example fails with its case instead of hanging the run on a compile that does not end "
         "(linconv.lanes.time_limit; main thread with SIGALRM only, 0: no limit). Env: "
-        f"LINCONV_COMPILE_TIME_LIMIT. Default: {EXAMPLE_TIME_LIMIT:g}",
+        f"{TIME_LIMIT_ENV}. Default: {EXAMPLE_TIME_LIMIT:g}",
     )
     group.addoption(
         "--dtypes",
@@ -158,7 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
         set_example_time_limit(EXAMPLE_TIME_LIMIT if limit is None else float(limit))
     except ValueError:
         raise pytest.UsageError(
-            f"--compile-time-limit / LINCONV_COMPILE_TIME_LIMIT must be seconds >= 0 (0: no limit), got {limit!r}"
+            f"--compile-time-limit / {TIME_LIMIT_ENV} must be seconds >= 0 (0: no limit), got {limit!r}"
         ) from None
     if config.getoption("--inject-fault"):
         from linconv.faults import get_fault

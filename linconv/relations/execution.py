@@ -34,6 +34,7 @@ from linconv.lanes.execution import (
     read_config,
     reset_compiler,
 )
+from linconv.lanes.time_limit import ENV as TIME_LIMIT_ENV
 from linconv.lanes.time_limit import ExampleTimeLimitExceeded, current_limit, example_time_limit
 from linconv.measure import Comparison, Observer, RelationResult, compare
 from linconv.relations.record import Kind, Relation
@@ -112,7 +113,7 @@ class CompiledKind:
         return (
             f"relation {relation.name!r} in execution lane {self.lane!r}: one example ran {elapsed:.0f} s, past "
             f"the limit of {current_limit():g} s per compiled example (--compile-time-limit, env "
-            "LINCONV_COMPILE_TIME_LIMIT): a compile that does not end, or not in a time a run can afford "
+            f"{TIME_LIMIT_ENV}): a compile that does not end, or not in a time a run can afford "
             f"(the traceback shows where it was). Case: {case.describe()}. Configuration: {self.config}\n"
             f"reproduce: {case.reproduction(relation.name, self.lane)}\n"
             "(alone, the case compiles with static sizes; a compile that needs the sizes the test's earlier "
