@@ -198,6 +198,63 @@ def test_a_compile_error_no_signature_describes_is_recognised_by_its_error_only_
         assert known_error(other, lambda b: True, "compiled") is None, other
 
 
+def test_the_freezing_lanes_conv_output_stride_check_is_recognised_by_its_error_in_that_lane_only():
+    # what the generated code of a frozen float32 conv raises once sizes are symbolic (torch 2.13.0 and
+    # 2.14.1): the history-dependent failure is recognised by its error, in compiled-freezing only
+    bug = get_bug("inductor-freezing-dynamic-conv-output-strides")
+    assert bug.lanes == ("compiled-freezing",) and not bug.relations
+    assert not bug.matches(Case(ConvGeometry(2, 1, 4, (4, 3)), input_view="strided"))  # no signature
+    raised = AssertionError(
+        "expected size 4==4, stride 12==1 at dim=1; expected size 4==4, stride 3==12 at dim=2\n"
+        "Error in op: torch.ops.mkldnn._convolution_pointwise.default\n"
+        "This error most often comes from a incorrect fake (aka meta) kernel for a custom op."
+    )
+    assert known_error(raised, lambda b: True, "compiled-freezing", "linear_last_dim") is bug
+    assert known_error(raised, lambda b: True, "compiled-freezing", "pointwise_2d") is bug  # any conv relation
+    for lane in ("eager", *(lane for lane in COMPILED if lane != "compiled-freezing")):
+        assert known_error(raised, lambda b: True, lane, "linear_last_dim") is None, lane
+    assert known_error(raised, lambda b: False, "compiled-freezing", "linear_last_dim") is None  # fixed torch
+    for other in (
+        AssertionError("expected size 4==4, stride 12==1 at dim=1\nError in op: torch.ops.aten.convolution.default"),
+        AssertionError("expected size 4==4, stride 12==1 at dim=1"),  # no op named: another stride bug
+        RuntimeError("expected size 4==4, stride 12==1 at dim=1\nError in op: torch.ops.mkldnn._convolution_pointwise"),
+        AssertionError("linear_last_dim violated: Error in op: torch.ops.mkldnn._convolution_pointwise."),
+    ):
+        assert known_error(other, lambda b: True, "compiled-freezing", "linear_last_dim") is None, other
+
+
+def test_a_frozen_linear_with_no_input_features_is_avoided_in_bfloat16_and_recognised_in_float32():
+    # oneDNN cannot build an inner product with no input features (2.13.0, 2.14.1): bfloat16 fails
+    # whatever the sizes (avoided beforehand), float32 only once they are symbolic (recognised by the error)
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    bug = get_bug("inductor-freezing-linear-no-input-features")
+    empty = Case(ConvGeometry(1, 0, 1, (2,)), dtype="bfloat16")
+    assert bug.lanes == ("compiled-freezing",)
+    assert avoided_bug(empty, lambda b: True, "compiled-freezing", "linear_empty_features") is bug
+    assert avoided_bug(empty, lambda b: True, "compiled", "linear_empty_features") is None
+    assert avoided_bug(empty, lambda b: False, "compiled-freezing", "linear_empty_features") is None
+    replace = dataclasses.replace
+    for other in (replace(empty, dtype="float32"), replace(empty, dtype="float16"),
+                  replace(empty, geometry=ConvGeometry(1, 2, 0, (2,)))):  # fmt: skip
+        assert not bug.matches(other), other
+    primitive = RuntimeError(
+        "could not create a primitive descriptor for the inner product forward propagation primitive. Run "
+        "workload with environment variable ONEDNN_VERBOSE=all to get additional diagnostic information."
+    )
+
+    def inductor() -> None: ...
+
+    try:  # the backend the failure names; the frame argument is new in recent torch
+        raised = BackendCompilerFailed(inductor, primitive, None)
+    except TypeError:
+        raised = BackendCompilerFailed(inductor, primitive)
+    assert str(raised).startswith("backend='inductor' raised:")  # as dynamo words it
+    assert known_error(raised, lambda b: True, "compiled-freezing", "linear_empty_features") is bug
+    assert known_error(raised, lambda b: True, "compiled", "linear_empty_features") is None
+    assert known_error(primitive, lambda b: True, "compiled-freezing", "linear_empty_features") is None  # eager
+
+
 def test_a_case_whose_run_raised_a_known_error_is_rejected_and_counted(monkeypatch):
     from hypothesis import given, settings
     from hypothesis import strategies as st

@@ -639,6 +639,77 @@ sys.exit(0 if y.shape == (4 * 8 * 2 * 8,) else 1)
 """
 
 
+# Found by the compiled-freezing lane (tox -e compile, 2026-12-06, torch 2.13.0, CPU), in
+# linear_last_dim's conv1x1 formulation (4 cases: channels_last inputs with a size-1 dimension's
+# stride halved, and a one-channel strided view): with freezing and dynamic sizes (a test's second
+# example) inductor does not prepack the conv weight and assumes mkldnn._convolution_pointwise returns
+# a channels_last output unless its input is contiguous, while the kernel returns a contiguous one for
+# an input it reads as channels-first; the generated code's assert_size_stride raises. The incomplete
+# fix of https://github.com/pytorch/pytorch/pull/121400 (which covered a contiguous one-channel
+# input). A 192-conv grid (float32, dynamic=True, freezing; ranks 1-3, C 1 or 3, kernels 1 and 2, every
+# memory format and input view): 29 raised, all ranks 2-3, all a one-channel strided view or a
+# channels_last input with odd strides on a size-1 spatial dimension; none without freezing or with
+# static sizes (the one-channel case also compiles in bfloat16, float16 and as a transposed conv).
+# Which sizes are symbolic depends on the examples compiled before, so it is recognised by its error.
+# Also in 2.14.1.
+_FREEZING_DYNAMIC_CONV_OUTPUT_STRIDES = """
+import sys, torch
+import torch._inductor.config as config
+config.freezing = True
+torch.manual_seed(0)
+one_channel = torch.randn(2, 1, 4, 6)[..., ::2]  # one channel, every other column: strides (24, 24, 6, 2)
+row = torch.randn(2, 3, 1, 4).contiguous(memory_format=torch.channels_last)
+row = row.as_strided(row.shape, (12, 1, 6, 3))  # channels_last, the size-1 row's stride halved
+failed = []
+for conv, x in ((torch.nn.Conv2d(1, 4, 1), one_channel), (torch.nn.Conv2d(3, 4, 1), row)):
+    torch._dynamo.reset()
+    conv.eval()
+    try:
+        with torch.no_grad():
+            y = torch.compile(conv, dynamic=True)(x)
+        print(tuple(x.stride()), "compiled, equal:", torch.allclose(y, conv(x), atol=1e-6))
+    except AssertionError as error:
+        failed.append(tuple(x.stride()))
+        print(tuple(x.stride()), "the compiled conv raised:", str(error).splitlines()[0])
+sys.exit(1 if failed else 0)
+"""
+
+
+@dataclass(frozen=True)
+class FreezingLinearNoInputFeatures(KnownBug):
+    def matches(self, case: Case) -> bool:
+        # bfloat16 fails whatever the sizes; float32 only once they are symbolic (recognised by its error)
+        return case.device == "cpu" and case.dtype == "bfloat16" and case.geometry.in_channels == 0
+
+
+# Found by the compiled-freezing lane (tox -e compile, 2026-12-06, torch 2.13.0, CPU), in
+# linear_empty_features (float32 and bfloat16): with freezing, constant folding prepacks a Linear's
+# weight for oneDNN (mkldnn._reorder_linear_weight), and oneDNN cannot build an inner product with no
+# input features (weight [O, 0]): the compile fails (BackendCompilerFailed, "could not create a
+# primitive descriptor for the inner product forward propagation primitive"). bfloat16 fails with
+# static and dynamic sizes; float32 with dynamic sizes only (static: MKL's packed gemm, which prints
+# "cblas_sgemm_pack: Parameter 9 was incorrect" and returns the bias, right); float16 and float64
+# compile. Eager Linear(0, O) returns its bias. Also in 2.14.1.
+_FREEZING_LINEAR_NO_INPUT_FEATURES = """
+import sys, torch
+import torch._inductor.config as config
+config.freezing = True
+failed = []
+for dtype, dynamic in ((torch.bfloat16, False), (torch.float32, True)):
+    linear = torch.nn.Linear(0, 4).to(dtype).eval()  # no input features: the output is the bias
+    x = torch.randn(3, 0, dtype=dtype)
+    torch._dynamo.reset()
+    try:
+        with torch.no_grad():
+            y = torch.compile(linear, dynamic=dynamic)(x)
+        print(dtype, "compiled, equal:", torch.equal(y, linear(x)))
+    except Exception as error:
+        failed.append(dtype)
+        print(dtype, "compile failed:", type(error).__name__, str(error).strip().splitlines()[-1][:100])
+sys.exit(1 if failed else 0)
+"""
+
+
 # every compiled execution lane (linconv.lanes.execution; this package imports linconv.core only,
 # tests/test_execution_lanes.py keeps the two in step)
 COMPILED_LANES = ("compiled", "compiled-dynamic", "compiled-freezing", "compiled-autotune", "compiled-conv1x1-mm")
@@ -830,6 +901,36 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         lanes=COMPILED_LANES,
         error=r"^InductorError: (LoweringException: )?(ValueRangeError: Invalid ranges|ValueError: Exponent must "
         r"be non-negative)",
+    ),
+    RecognisedByItsError(
+        name="inductor-freezing-dynamic-conv-output-strides",
+        link="docs/compile.md#found-by-the-compiled-lanes (the case https://github.com/pytorch/pytorch/pull/121400 "
+        "left out)",
+        summary="inductor freezing with dynamic sizes on the CPU: a float32 conv2d/conv3d whose input is neither "
+        "contiguous nor read as channels_last by oneDNN (a one-channel strided view; a channels_last input with "
+        "odd strides on a size-1 dimension) fails the generated code's stride check (AssertionError: expected "
+        "size ..., stride ... in mkldnn._convolution_pointwise); which sizes are symbolic depends on the "
+        "examples compiled before, so it is recognised by its error",
+        kind="compile error",
+        observed_on=("2.13.0", "2.14.1"),
+        reproducer=_FREEZING_DYNAMIC_CONV_OUTPUT_STRIDES,
+        lanes=("compiled-freezing",),
+        error=r"^AssertionError: expected size \d+==\d+, stride \d+==\d+ at dim=\d+(?s:.*)Error in op: "
+        r"torch\.ops\.mkldnn\._convolution_pointwise\.",
+    ),
+    FreezingLinearNoInputFeatures(
+        name="inductor-freezing-linear-no-input-features",
+        link="docs/compile.md#found-by-the-compiled-lanes (no upstream report found)",
+        summary="inductor freezing on the CPU prepacks a Linear's weight for oneDNN, which cannot build an inner "
+        "product with no input features: compiling Linear(0, O) for inference fails (BackendCompilerFailed, "
+        "could not create a primitive descriptor for the inner product) in bfloat16, and in float32 once "
+        "sizes are symbolic (recognised by its error there)",
+        kind="compile error",
+        observed_on=("2.13.0", "2.14.1"),
+        reproducer=_FREEZING_LINEAR_NO_INPUT_FEATURES,
+        lanes=("compiled-freezing",),
+        error=r"^BackendCompilerFailed: backend='inductor' raised:\s*RuntimeError: could not create a primitive "
+        r"descriptor for the inner product forward propagation primitive",
     ),
 )
 
