@@ -223,20 +223,23 @@ def test_the_freezing_lanes_conv_output_stride_check_is_recognised_by_its_error_
         assert known_error(other, lambda b: True, "compiled-freezing", "linear_last_dim") is None, other
 
 
-def test_a_frozen_linear_with_no_input_features_is_avoided_in_bfloat16_and_recognised_in_float32():
-    # oneDNN cannot build an inner product with no input features (2.13.0, 2.14.1): bfloat16 fails
-    # whatever the sizes (avoided beforehand), float32 only once they are symbolic (recognised by the error)
+def test_a_frozen_linear_with_an_empty_weight_is_avoided_in_bfloat16_and_recognised_in_float32():
+    # oneDNN cannot build an inner product with an empty weight (2.13.0, 2.14.1): bfloat16 fails with no
+    # input or no output features whatever the sizes (avoided beforehand); float32 with no input features
+    # only once sizes are symbolic (recognised by the error)
     from torch._dynamo.exc import BackendCompilerFailed
 
-    bug = get_bug("inductor-freezing-linear-no-input-features")
+    bug = get_bug("inductor-freezing-linear-empty-weight")
     empty = Case(ConvGeometry(1, 0, 1, (2,)), dtype="bfloat16")
     assert bug.lanes == ("compiled-freezing",)
     assert avoided_bug(empty, lambda b: True, "compiled-freezing", "linear_empty_features") is bug
+    no_outputs = dataclasses.replace(empty, geometry=ConvGeometry(1, 2, 0, (2,)))
+    assert avoided_bug(no_outputs, lambda b: True, "compiled-freezing", "linear_empty_features") is bug
     assert avoided_bug(empty, lambda b: True, "compiled", "linear_empty_features") is None
     assert avoided_bug(empty, lambda b: False, "compiled-freezing", "linear_empty_features") is None
     replace = dataclasses.replace
     for other in (replace(empty, dtype="float32"), replace(empty, dtype="float16"),
-                  replace(empty, geometry=ConvGeometry(1, 2, 0, (2,)))):  # fmt: skip
+                  replace(empty, geometry=ConvGeometry(1, 2, 3, (2,)))):  # fmt: skip
         assert not bug.matches(other), other
     primitive = RuntimeError(
         "could not create a primitive descriptor for the inner product forward propagation primitive. Run "

@@ -676,36 +676,41 @@ sys.exit(1 if failed else 0)
 
 
 @dataclass(frozen=True)
-class FreezingLinearNoInputFeatures(KnownBug):
+class FreezingLinearEmptyWeight(KnownBug):
     def matches(self, case: Case) -> bool:
-        # bfloat16 fails whatever the sizes; float32 only once they are symbolic (recognised by its error)
-        return case.device == "cpu" and case.dtype == "bfloat16" and case.geometry.in_channels == 0
+        # bfloat16 fails whatever the sizes, with no input or no output features; float32 only with no input
+        # features once sizes are symbolic (recognised by its error)
+        g = case.geometry
+        return case.device == "cpu" and case.dtype == "bfloat16" and 0 in (g.in_channels, g.out_channels)
 
 
 # Found by the compiled-freezing lane (tox -e compile, 2026-12-06, torch 2.13.0, CPU), in
 # linear_empty_features (float32 and bfloat16): with freezing, constant folding prepacks a Linear's
-# weight for oneDNN (mkldnn._reorder_linear_weight), and oneDNN cannot build an inner product with no
-# input features (weight [O, 0]): the compile fails (BackendCompilerFailed, "could not create a
-# primitive descriptor for the inner product forward propagation primitive"). bfloat16 fails with
-# static and dynamic sizes; float32 with dynamic sizes only (static: MKL's packed gemm, which prints
-# "cblas_sgemm_pack: Parameter 9 was incorrect" and returns the bias, right); float16 and float64
-# compile. Eager Linear(0, O) returns its bias. Also in 2.14.1.
-_FREEZING_LINEAR_NO_INPUT_FEATURES = """
+# weight for oneDNN (mkldnn._reorder_linear_weight), and oneDNN cannot build an inner product with an
+# empty weight: the compile fails (BackendCompilerFailed, "could not create a primitive descriptor for
+# the inner product forward propagation primitive"). bfloat16: Linear(0, O) and Linear(C, 0), static
+# and dynamic sizes; float32: Linear(0, O) with dynamic sizes only (static: MKL's packed gemm, which
+# prints "cblas_sgemm_pack: Parameter 9 was incorrect" and returns the bias, right; Linear(C, 0)
+# compiles); float16 and float64 compile all of them. Eagerly Linear(0, O) returns its bias and
+# Linear(C, 0) an empty output. Also in 2.14.1.
+_FREEZING_LINEAR_EMPTY_WEIGHT = """
 import sys, torch
 import torch._inductor.config as config
 config.freezing = True
 failed = []
-for dtype, dynamic in ((torch.bfloat16, False), (torch.float32, True)):
-    linear = torch.nn.Linear(0, 4).to(dtype).eval()  # no input features: the output is the bias
-    x = torch.randn(3, 0, dtype=dtype)
+# bfloat16 with no input or no output features; float32 with no input features once sizes are symbolic
+for dtype, dynamic, features in ((torch.bfloat16, False, (0, 4)), (torch.bfloat16, False, (3, 0)),
+                                 (torch.float32, True, (0, 4))):
+    linear = torch.nn.Linear(*features).to(dtype).eval()  # eagerly: the bias, or an empty output
+    x = torch.randn(3, features[0], dtype=dtype)
     torch._dynamo.reset()
     try:
         with torch.no_grad():
             y = torch.compile(linear, dynamic=dynamic)(x)
-        print(dtype, "compiled, equal:", torch.equal(y, linear(x)))
+        print(dtype, features, "compiled, equal:", torch.equal(y, linear(x)))
     except Exception as error:
-        failed.append(dtype)
-        print(dtype, "compile failed:", type(error).__name__, str(error).strip().splitlines()[-1][:100])
+        failed.append((dtype, features))
+        print(dtype, features, "compile failed:", type(error).__name__, str(error).strip().splitlines()[1][:100])
 sys.exit(1 if failed else 0)
 """
 
@@ -918,16 +923,16 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         error=r"^AssertionError: expected size \d+==\d+, stride \d+==\d+ at dim=\d+(?s:.*)Error in op: "
         r"torch\.ops\.mkldnn\._convolution_pointwise\.",
     ),
-    FreezingLinearNoInputFeatures(
-        name="inductor-freezing-linear-no-input-features",
+    FreezingLinearEmptyWeight(
+        name="inductor-freezing-linear-empty-weight",
         link="docs/compile.md#found-by-the-compiled-lanes (no upstream report found)",
         summary="inductor freezing on the CPU prepacks a Linear's weight for oneDNN, which cannot build an inner "
-        "product with no input features: compiling Linear(0, O) for inference fails (BackendCompilerFailed, "
-        "could not create a primitive descriptor for the inner product) in bfloat16, and in float32 once "
-        "sizes are symbolic (recognised by its error there)",
+        "product with an empty weight: compiling Linear(0, O) or Linear(C, 0) for inference fails "
+        "(BackendCompilerFailed, could not create a primitive descriptor for the inner product) in bfloat16, "
+        "and Linear(0, O) in float32 once sizes are symbolic (recognised by its error there)",
         kind="compile error",
         observed_on=("2.13.0", "2.14.1"),
-        reproducer=_FREEZING_LINEAR_NO_INPUT_FEATURES,
+        reproducer=_FREEZING_LINEAR_EMPTY_WEIGHT,
         lanes=("compiled-freezing",),
         error=r"^BackendCompilerFailed: backend='inductor' raised:\s*RuntimeError: could not create a primitive "
         r"descriptor for the inner product forward propagation primitive",
