@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import torch._dynamo.config as dynamo_config
 import torch._inductor.config as inductor_config
 
@@ -203,12 +204,12 @@ def test_the_freezing_lanes_conv_output_stride_check_is_recognised_by_its_error_
     # 2.14.1): the history-dependent failure is recognised by its error, in compiled-freezing only
     bug = get_bug("inductor-freezing-dynamic-conv-output-strides")
     assert bug.lanes == ("compiled-freezing",) and not bug.relations
-    assert not bug.matches(Case(ConvGeometry(2, 1, 4, (4, 3)), input_view="strided"))  # no signature
-    raised = AssertionError(
-        "expected size 4==4, stride 12==1 at dim=1; expected size 4==4, stride 3==12 at dim=2\n"
-        "Error in op: torch.ops.mkldnn._convolution_pointwise.default\n"
-        "This error most often comes from a incorrect fake (aka meta) kernel for a custom op."
-    )
+    # raised by the check the generated code calls, as the frozen conv's output meets it (nothing compiled)
+    with pytest.raises(AssertionError) as stride_check:
+        torch._C._dynamo.guards.assert_size_stride(
+            torch.empty(2, 4, 1, 3), (2, 4, 1, 3), (12, 1, 12, 4), "torch.ops.mkldnn._convolution_pointwise.default"
+        )
+    raised = stride_check.value
     assert known_error(raised, lambda b: True, "compiled-freezing", "linear_last_dim") is bug
     assert known_error(raised, lambda b: True, "compiled-freezing", "pointwise_2d") is bug  # any conv relation
     for lane in ("eager", *(lane for lane in COMPILED if lane != "compiled-freezing")):
@@ -233,11 +234,12 @@ def test_a_frozen_linear_with_an_empty_weight_is_avoided_in_bfloat16_and_recogni
     empty = Case(ConvGeometry(1, 0, 1, (2,)), dtype="bfloat16")
     assert bug.lanes == ("compiled-freezing",)
     assert avoided_bug(empty, lambda b: True, "compiled-freezing", "linear_empty_features") is bug
-    no_outputs = dataclasses.replace(empty, geometry=ConvGeometry(1, 2, 0, (2,)))
+    replace = dataclasses.replace
+    no_outputs = replace(empty, geometry=ConvGeometry(1, 2, 0, (2,)))
     assert avoided_bug(no_outputs, lambda b: True, "compiled-freezing", "linear_empty_features") is bug
     assert avoided_bug(empty, lambda b: True, "compiled", "linear_empty_features") is None
     assert avoided_bug(empty, lambda b: False, "compiled-freezing", "linear_empty_features") is None
-    replace = dataclasses.replace
+    assert avoided_bug(empty, lambda b: True, "compiled-freezing", "converted_dense") is None  # its one relation
     for other in (replace(empty, dtype="float32"), replace(empty, dtype="float16"),
                   replace(empty, geometry=ConvGeometry(1, 2, 3, (2,)))):  # fmt: skip
         assert not bug.matches(other), other
@@ -248,13 +250,21 @@ def test_a_frozen_linear_with_an_empty_weight_is_avoided_in_bfloat16_and_recogni
 
     def inductor() -> None: ...
 
-    try:  # the backend the failure names; the frame argument is new in recent torch
-        raised = BackendCompilerFailed(inductor, primitive, None)
-    except TypeError:
-        raised = BackendCompilerFailed(inductor, primitive)
+    def failed(inner: Exception) -> BackendCompilerFailed:  # as dynamo wraps a backend's error
+        try:  # the frame argument is new in recent torch
+            return BackendCompilerFailed(inductor, inner, None)
+        except TypeError:
+            return BackendCompilerFailed(inductor, inner)
+
+    raised = failed(primitive)
     assert str(raised).startswith("backend='inductor' raised:")  # as dynamo words it
     assert known_error(raised, lambda b: True, "compiled-freezing", "linear_empty_features") is bug
     assert known_error(raised, lambda b: True, "compiled", "linear_empty_features") is None
+    assert known_error(raised, lambda b: True, "compiled-freezing", "converted_dense") is None  # a real Linear
+    assert (
+        known_error(failed(RuntimeError("another")), lambda b: True, "compiled-freezing", "linear_empty_features")
+        is None
+    )
     assert known_error(primitive, lambda b: True, "compiled-freezing", "linear_empty_features") is None  # eager
 
 

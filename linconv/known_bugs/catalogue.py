@@ -668,9 +668,11 @@ for conv, x in ((torch.nn.Conv2d(1, 4, 1), one_channel), (torch.nn.Conv2d(3, 4, 
         with torch.no_grad():
             y = torch.compile(conv, dynamic=True)(x)
         print(tuple(x.stride()), "compiled, equal:", torch.allclose(y, conv(x), atol=1e-6))
-    except AssertionError as error:
-        failed.append(tuple(x.stride()))
-        print(tuple(x.stride()), "the compiled conv raised:", str(error).splitlines()[0])
+    except Exception as error:  # only the stride check of the oneDNN conv is this bug; anything else is printed
+        text = str(error)
+        if isinstance(error, AssertionError) and "mkldnn._convolution_pointwise" in text:
+            failed.append(tuple(x.stride()))
+        print(tuple(x.stride()), "the compiled conv raised:", type(error).__name__, text.splitlines()[:1])
 sys.exit(1 if failed else 0)
 """
 
@@ -702,15 +704,18 @@ failed = []
 for dtype, dynamic, features in ((torch.bfloat16, False, (0, 4)), (torch.bfloat16, False, (3, 0)),
                                  (torch.float32, True, (0, 4))):
     linear = torch.nn.Linear(*features).to(dtype).eval()  # eagerly: the bias, or an empty output
+    torch.nn.init.uniform_(linear.bias, 1, 2)  # Linear(0, O) starts with a zero bias: make it tell
     x = torch.randn(3, features[0], dtype=dtype)
     torch._dynamo.reset()
     try:
         with torch.no_grad():
             y = torch.compile(linear, dynamic=dynamic)(x)
         print(dtype, features, "compiled, equal:", torch.equal(y, linear(x)))
-    except Exception as error:
-        failed.append((dtype, features))
-        print(dtype, features, "compile failed:", type(error).__name__, str(error).strip().splitlines()[1][:100])
+    except Exception as error:  # only oneDNN's refusal is this bug; anything else is printed
+        inner = getattr(error, "inner_exception", error)
+        if "could not create a primitive descriptor for the inner product" in str(inner):
+            failed.append((dtype, features))
+        print(dtype, features, "compile failed:", type(error).__name__, str(inner)[:100])
 sys.exit(1 if failed else 0)
 """
 
@@ -934,6 +939,7 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         observed_on=("2.13.0", "2.14.1"),
         reproducer=_FREEZING_LINEAR_EMPTY_WEIGHT,
         lanes=("compiled-freezing",),
+        relations=("linear_empty_features",),  # the one relation that draws a Linear with no in or out features
         error=r"^BackendCompilerFailed: backend='inductor' raised:\s*RuntimeError: could not create a primitive "
         r"descriptor for the inner product forward propagation primitive",
     ),
