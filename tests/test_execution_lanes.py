@@ -224,6 +224,29 @@ def test_the_freezing_lanes_conv_output_stride_check_is_recognised_by_its_error_
         assert known_error(other, lambda b: True, "compiled-freezing", "linear_last_dim") is None, other
 
 
+def test_the_replication_pad_backward_stride_check_is_recognised_by_its_error_in_every_compiled_lane():
+    # what the compiled backward of a replicate-padded conv raises where inductor laid the conv out
+    # channels_last (torch 2.13.0 and 2.14.1): recognised by its error, in the compiled lanes only
+    bug = get_bug("inductor-replication-pad-backward-strides")
+    assert set(bug.lanes) == set(COMPILED) and not bug.relations
+    with pytest.raises(AssertionError) as stride_check:
+        torch._C._dynamo.guards.assert_size_stride(
+            torch.empty(1, 6, 4, 2).contiguous(memory_format=torch.channels_last),
+            (1, 6, 4, 2),
+            (48, 8, 2, 1),
+            "torch.ops.aten.replication_pad2d_backward.default",
+        )
+    raised = stride_check.value
+    for lane in COMPILED:
+        assert known_error(raised, lambda b: True, lane, "composition") is bug, lane
+    assert known_error(raised, lambda b: True, "eager", "composition") is None
+    assert known_error(raised, lambda b: False, "compiled", "composition") is None  # fixed torch
+    other_op = AssertionError(
+        "expected size 6==6, stride 1==8 at dim=1\nError in op: torch.ops.aten.reflection_pad2d_backward.default"
+    )
+    assert known_error(other_op, lambda b: True, "compiled", "composition") is None
+
+
 def test_a_frozen_linear_with_an_empty_weight_is_avoided_in_bfloat16_and_recognised_in_float32():
     # oneDNN cannot build an inner product with an empty weight (2.13.0, 2.14.1): bfloat16 fails with no
     # input or no output features whatever the sizes (avoided beforehand); float32 with no input features

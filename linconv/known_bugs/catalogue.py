@@ -720,6 +720,31 @@ sys.exit(1 if failed else 0)
 """
 
 
+# Found by thorough seed 2 of the compiled-conv1x1-mm lane (2026-12-06, torch 2.13.0, CPU), in
+# composition (float32, padding_mode 'replicate', batch 1, a 4x2 input padded (3, 1), kernel 5x2,
+# stride 2, dilation (1, 2)): the compiled backward calls aten.replication_pad2d_backward on a
+# channels_last gradient (inductor gave the conv a channels_last layout) and the kernel returns a
+# channels_last grad_input where inductor's meta function says contiguous: the generated code's
+# assert_size_stride raises. Contiguous input and weight fail too, in the default compiled lane; reflect
+# padding of the same conv compiles. Which convs inductor lays out channels_last is its own heuristic,
+# so it is recognised by its error, in every compiled lane. Also in 2.14.1.
+_REPLICATION_PAD_BACKWARD_STRIDES = """
+import sys, torch, torch.nn.functional as F
+torch.manual_seed(0)
+def padded_conv(x, w):
+    return F.conv2d(F.pad(x, (1, 1, 3, 3), mode="replicate"), w, stride=2, dilation=(1, 2))
+x = torch.randn(1, 6, 4, 2, requires_grad=True)
+w = torch.randn(5, 6, 5, 2, requires_grad=True)
+try:
+    torch.compile(padded_conv)(x, w).sum().backward()
+except AssertionError as error:  # only the stride check of the padding's backward is this bug
+    if "replication_pad2d_backward" in str(error):
+        print("the compiled backward raised:", str(error).splitlines()[0])
+        sys.exit(1)
+    raise
+print("compiled, input gradient equal:", torch.allclose(x.grad, torch.autograd.grad(padded_conv(x, w).sum(), x)[0]))
+"""
+
 # every compiled execution lane (linconv.lanes.execution; this package imports linconv.core only,
 # tests/test_execution_lanes.py keeps the two in step)
 COMPILED_LANES = ("compiled", "compiled-dynamic", "compiled-freezing", "compiled-autotune", "compiled-conv1x1-mm")
@@ -942,6 +967,21 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         relations=("linear_empty_features",),  # the one relation that draws a Linear with no in or out features
         error=r"^BackendCompilerFailed: backend='inductor' raised:\s*RuntimeError: could not create a primitive "
         r"descriptor for the inner product forward propagation primitive",
+    ),
+    RecognisedByItsError(
+        name="inductor-replication-pad-backward-strides",
+        link="docs/compile.md#found-by-the-compiled-lanes (no upstream report found)",
+        summary="torch.compile on the CPU: the backward of a replicate-padded conv2d, when inductor lays the conv "
+        "out channels_last, calls replication_pad2d_backward on a channels_last gradient, which returns a "
+        "channels_last grad_input where inductor's meta function says contiguous: the generated code's stride "
+        "check fails (AssertionError: expected size ..., stride ...); which convs inductor lays out so is its "
+        "own heuristic, so it is recognised by its error",
+        kind="compile error",
+        observed_on=("2.13.0", "2.14.1"),
+        reproducer=_REPLICATION_PAD_BACKWARD_STRIDES,
+        lanes=COMPILED_LANES,
+        error=r"^AssertionError: expected size \d+==\d+, stride \d+==\d+ at dim=\d+(?s:.*)Error in op: "
+        r"torch\.ops\.aten\.replication_pad[123]d_backward\.",
     ),
 )
 
