@@ -199,17 +199,23 @@ def test_a_compile_error_no_signature_describes_is_recognised_by_its_error_only_
         assert known_error(other, lambda b: True, "compiled") is None, other
 
 
+def _stride_check_failure(output: torch.Tensor, expected_stride: tuple[int, ...], op: str) -> AssertionError:
+    """What the stride check inductor's generated code calls raises when ``op``'s ``output`` does not
+    have the strides inductor expected (torch's own message; nothing compiled)."""
+    with pytest.raises(AssertionError) as stride_check:
+        torch._C._dynamo.guards.assert_size_stride(output, tuple(output.shape), expected_stride, op)
+    return stride_check.value
+
+
 def test_the_freezing_lanes_conv_output_stride_check_is_recognised_by_its_error_in_that_lane_only():
     # what the generated code of a frozen float32 conv raises once sizes are symbolic (torch 2.13.0 and
     # 2.14.1): the history-dependent failure is recognised by its error, in compiled-freezing only
     bug = get_bug("inductor-freezing-dynamic-conv-output-strides")
     assert bug.lanes == ("compiled-freezing",) and not bug.relations
     # raised by the check the generated code calls, as the frozen conv's output meets it (nothing compiled)
-    with pytest.raises(AssertionError) as stride_check:
-        torch._C._dynamo.guards.assert_size_stride(
-            torch.empty(2, 4, 1, 3), (2, 4, 1, 3), (12, 1, 12, 4), "torch.ops.mkldnn._convolution_pointwise.default"
-        )
-    raised = stride_check.value
+    raised = _stride_check_failure(
+        torch.empty(2, 4, 1, 3), (12, 1, 12, 4), "torch.ops.mkldnn._convolution_pointwise.default"
+    )
     assert known_error(raised, lambda b: True, "compiled-freezing", "linear_last_dim") is bug
     assert known_error(raised, lambda b: True, "compiled-freezing", "pointwise_2d") is bug  # any conv relation
     for lane in ("eager", *(lane for lane in COMPILED if lane != "compiled-freezing")):
@@ -229,14 +235,11 @@ def test_the_replication_pad_backward_stride_check_is_recognised_by_its_error_in
     # channels_last (torch 2.13.0 and 2.14.1): recognised by its error, in the compiled lanes only
     bug = get_bug("inductor-replication-pad-backward-strides")
     assert set(bug.lanes) == set(COMPILED) and not bug.relations
-    with pytest.raises(AssertionError) as stride_check:
-        torch._C._dynamo.guards.assert_size_stride(
-            torch.empty(1, 6, 4, 2).contiguous(memory_format=torch.channels_last),
-            (1, 6, 4, 2),
-            (48, 8, 2, 1),
-            "torch.ops.aten.replication_pad2d_backward.default",
-        )
-    raised = stride_check.value
+    raised = _stride_check_failure(
+        torch.empty(1, 6, 4, 2).contiguous(memory_format=torch.channels_last),
+        (48, 8, 2, 1),
+        "torch.ops.aten.replication_pad2d_backward.default",
+    )
     for lane in COMPILED:
         assert known_error(raised, lambda b: True, lane, "composition") is bug, lane
     assert known_error(raised, lambda b: True, "eager", "composition") is None
