@@ -729,20 +729,18 @@ sys.exit(1 if failed else 0)
 # padding of the same conv compiles. Which convs inductor lays out channels_last is its own heuristic,
 # so it is recognised by its error, in every compiled lane. Also in 2.14.1.
 _REPLICATION_PAD_BACKWARD_STRIDES = """
-import sys, torch, torch.nn.functional as F
+import sys, torch
 torch.manual_seed(0)
-def padded_conv(x, w):
-    return F.conv2d(F.pad(x, (1, 1, 3, 3), mode="replicate"), w, stride=2, dilation=(1, 2))
-x = torch.randn(1, 6, 4, 2, requires_grad=True)
-w = torch.randn(5, 6, 5, 2, requires_grad=True)
+conv = torch.nn.Conv2d(3, 8, 3, padding=1, padding_mode="replicate")
+x = torch.randn(2, 3, 8, 8, requires_grad=True)
 try:
-    torch.compile(padded_conv)(x, w).sum().backward()
+    torch.compile(conv)(x).sum().backward()
 except AssertionError as error:  # only the stride check of the padding's backward is this bug
     if "replication_pad2d_backward" in str(error):
         print("the compiled backward raised:", str(error).splitlines()[0])
         sys.exit(1)
     raise
-print("compiled, input gradient equal:", torch.allclose(x.grad, torch.autograd.grad(padded_conv(x, w).sum(), x)[0]))
+print("compiled, input gradient equal:", torch.allclose(x.grad, torch.autograd.grad(conv(x).sum(), x)[0]))
 """
 
 # every compiled execution lane (linconv.lanes.execution; this package imports linconv.core only,
@@ -976,11 +974,12 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
     RecognisedByItsError(
         name="inductor-replication-pad-backward-strides",
         link="docs/compile.md#found-by-the-compiled-lanes (no upstream report found)",
-        summary="torch.compile on the CPU: the backward of a replicate-padded conv2d, when inductor lays the conv "
-        "out channels_last, calls replication_pad2d_backward on a channels_last gradient, which returns a "
-        "channels_last grad_input where inductor's meta function says contiguous: the generated code's stride "
-        "check fails (AssertionError: expected size ..., stride ...); which convs inductor lays out so is its "
-        "own heuristic, so it is recognised by its error",
+        summary="torch.compile on the CPU: the backward of any replicate-padded Conv2d (more than one "
+        "channel, a gradient into the padding) fails: inductor lays every conv channels_last on the CPU, "
+        "and replication_pad2d_backward returns a channels_last grad_input for a channels_last gradient "
+        "where its meta function says contiguous, so the generated code's stride check fails "
+        "(AssertionError: expected size ..., stride ...); recognised by its error, since which graphs "
+        "inductor lays out so is its own heuristic",
         kind="compile error",
         observed_on=("2.13.0", "2.14.1"),
         reproducer=_REPLICATION_PAD_BACKWARD_STRIDES,
