@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -444,21 +445,29 @@ def test_a_timing_during_which_a_graph_compiled_is_dropped(monkeypatch):
     assert len(calls) >= 2  # the untimed call, then the timed ones
 
 
-def test_a_dtype_test_whose_every_case_a_known_bug_covers_is_skipped_with_the_reasons():
+def test_a_dtype_test_whose_every_case_a_known_bug_covers_is_skipped_with_the_reasons(tmp_path):
     # inductor freezing cannot compile a float64 Conv2d (a known compile error avoided in that lane):
-    # every float64 pointwise case is rejected, so the test checked nothing and says so (nothing compiles)
+    # every float64 pointwise case is rejected, so the test checked nothing and says so (nothing compiles);
+    # the run report counts the same rejections, in that lane and dtype, by reason
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", "--devices", "cpu", "--dtypes",
-         "float64", "--execution", "compiled-freezing", "--hypothesis-profile", "ci",
+         "float64", "--execution", "compiled-freezing", "--hypothesis-profile", "ci", "--report-dir", str(tmp_path),
          "properties/test_pointwise.py::test_conv1x1_equals_linear_over_channels"],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 skipped" in proc.stdout and "passed" not in proc.stdout
-    assert (
-        "relation 'pointwise': every case drawn in this test was rejected, nothing checked: known compile error "
-        "inductor-freezing-float64-conv-prepack (" in proc.stdout
+    said = re.search(
+        r"relation 'pointwise': every case drawn in this test was rejected, nothing checked: (.*)", proc.stdout
     )
+    assert said and said.group(1).startswith("known compile error inductor-freezing-float64-conv-prepack (")
+    skip_counts = {why: int(n) for why, n in re.findall(r"(known [a-z ]+ [a-z0-9-]+) \((\d+)\)", said.group(1))}
+    rows = json.loads((tmp_path / "report.json").read_text())["rejected"]
+    assert {(r["relation"], r["device"], r["mode"], r["execution"], r["dtype"]) for r in rows} == {
+        ("pointwise", "cpu", "default", "compiled-freezing", "float64")
+    }
+    assert {r["reason"]: r["cases"] for r in rows} == skip_counts
+    assert "## Cases rejected before checking" in (tmp_path / "report.md").read_text()
 
 
 def test_an_explicit_example_checked_while_every_drawn_case_was_rejected_skips_and_says_so():
@@ -503,4 +512,56 @@ def test_an_explicit_example_checked_while_every_drawn_case_was_rejected_skips_a
         with pytest.raises(Unsatisfiable):
             hook_on(raised.value)
     finally:
+        placements.reset()
+
+
+def test_rejected_cases_count_where_they_were_placed_and_the_test_hook_records_them_once_in_its_lane():
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from linconv.plugins.options import pytest_runtest_call
+    from linconv.plugins.session import SESSION
+    from linconv.search.placement import placements
+
+    placements.reset()
+    saved = SESSION.rejected.copy()
+    try:
+        placements.placing("cpu", "float16")
+        placements.reject("known compile error recognised-by-its-error")  # the case placed last
+        placements.reject("mps has no float64", "mps", "float64")
+        assert placements.where == Counter(
+            {
+                ("cpu", "float16", "known compile error recognised-by-its-error"): 1,
+                ("mps", "float64", "mps has no float64"): 1,
+            }
+        )
+        SESSION.rejected.clear()
+        SESSION.execution = "compiled-dynamic"
+        hook = pytest_runtest_call(SimpleNamespace(obj=SimpleNamespace(linconv_relation="pointwise")))
+        next(hook)
+        with pytest.raises(StopIteration):
+            hook.send(None)  # the test passed
+        assert SESSION.rejected == Counter(
+            {
+                (
+                    "pointwise",
+                    "cpu",
+                    "default",
+                    "compiled-dynamic",
+                    "float16",
+                    "known compile error recognised-by-its-error",
+                ): 1,
+                ("pointwise", "mps", "default", "compiled-dynamic", "float64", "mps has no float64"): 1,
+            }
+        )
+        assert not placements.where  # a second hook call adds nothing
+        hook = pytest_runtest_call(SimpleNamespace(obj=SimpleNamespace(linconv_relation="pointwise")))
+        next(hook)
+        with pytest.raises(StopIteration):
+            hook.send(None)
+        assert sum(SESSION.rejected.values()) == 2
+    finally:
+        SESSION.execution = "eager"
+        SESSION.rejected.clear()
+        SESSION.rejected.update(saved)
         placements.reset()

@@ -27,6 +27,7 @@ from linconv.runreport import (
     environment,
     load_report,
     machine_identity,
+    merge_rejected,
     merge_tallies,
     render_markdown,
     summary_lines,
@@ -128,6 +129,34 @@ def test_markdown_and_terminal_tables(report):
     assert lines[0].startswith("relation")
     assert any(line.startswith("init") and line.endswith("not timed") for line in lines)
     assert any("conv2d/linear_over_channels on cpu:" in line for line in lines)
+
+
+def test_rejected_cases_are_counted_per_lane_dtype_and_reason_through_merge_markdown_and_summary(report):
+    from collections import Counter
+
+    session = Session()
+    session.execution = "compiled-freezing"
+    session.record_rejections("pointwise", Counter({("cpu", "float64", "known compile error a-bug"): 5}))
+    session.execution = "eager"
+    session.record_rejections("pointwise", Counter({("cpu", "float64", "known compile error a-bug"): 2}))
+    session.record_rejections("pointwise", Counter({("mps", "float64", "mps has no float64"): 1}))
+    rows = session.rejected_rows()
+    assert [(r["execution"], r["device"], r["cases"]) for r in rows] == [
+        ("compiled-freezing", "cpu", 5), ("eager", "cpu", 2), ("eager", "mps", 1),
+    ]  # fmt: skip
+    merged = merge_rejected([*rows, *rows])  # two workers or jobs
+    assert [r["cases"] for r in merged] == [10, 4, 2]
+    doc = validate({**report, "rejected": merged}, "report.json")
+    text = render_markdown(doc)
+    assert "## Cases rejected before checking" in text and "16 drawn cases were rejected" in text
+    assert "| pointwise | cpu | default | compiled-freezing | float64 | known compile error a-bug | 10 |" in text
+    assert summary_lines(doc)[-1] == (
+        "16 drawn cases rejected before checking: known compile error a-bug (14), mps has no float64 (2)"
+    )
+    assert "rejected before checking" not in render_markdown(report)  # none rejected: no section, no line
+    assert not any("rejected" in line for line in summary_lines(report))
+    with pytest.raises(ReportError, match="cases"):
+        validate({**report, "rejected": [{**merged[0], "cases": -1}]}, "report.json")
 
 
 def test_without_matplotlib_json_and_markdown_are_still_written(report, tmp_path, monkeypatch):

@@ -351,11 +351,12 @@ def pytest_runtest_call(item: pytest.Item):
     has no such dtype; a known bug covers every case of this dtype in this lane, as inductor
     freezing's float64 conv prepack does) checked no drawn case: it is skipped with the reasons and
     counts, never passed (its explicit examples, if any were checked, are said). Any other
-    unsatisfiable test fails as Hypothesis reports it."""
+    unsatisfiable test fails as Hypothesis reports it. Either way, a relation test's rejected cases
+    go into the run report (``SESSION.rejected``, by reason)."""
+    relation = getattr(getattr(item, "obj", None), "linconv_relation", None)
     try:
         return (yield)
     except Unsatisfiable:
-        relation = getattr(getattr(item, "obj", None), "linconv_relation", None)
         if relation is None or placements.placed or not placements.rejected:
             raise
         reasons = ", ".join(f"{why} ({n})" for why, n in placements.rejected.most_common())
@@ -365,6 +366,10 @@ def pytest_runtest_call(item: pytest.Item):
             else "nothing checked"
         )
         pytest.skip(f"relation {relation!r}: every case drawn in this test was rejected, {checked}: {reasons}")
+    finally:
+        if relation is not None:
+            SESSION.record_rejections(relation, placements.where)
+            placements.where.clear()  # counted once, whatever runs next before the next reset
 
 
 @pytest.fixture(autouse=True)

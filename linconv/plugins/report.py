@@ -30,6 +30,7 @@ from linconv.runreport import (
     build_report,
     environment,
     machine_identity,
+    merge_rejected,
     merge_tallies,
     summary_lines,
     tally_rows,
@@ -93,6 +94,7 @@ class _ReportState:
     def payload(self) -> dict[str, Any]:
         return {
             "tallies": tally_rows(SESSION.tallies),
+            "rejected": SESSION.rejected_rows(),
             "recorder": self.recorder.to_dict(),
             "seconds": dict(self.seconds),
             "execution_lanes": dict(SESSION.execution_configs),
@@ -241,6 +243,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         report["environment"]["execution_lanes"] = lanes
     report["regressions"] = _regression_rows(state.regressions)
     report["known_bugs"] = known_bug_rows()
+    report["rejected"] = merge_rejected(row for payload in payloads for row in payload.get("rejected", []))
     if completeness is not None:
         report["completeness"] = completeness
     try:

@@ -13,6 +13,7 @@ where per-formulation timing plugs into the check. A fault injected for the whol
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from linconv.known_bugs import matching_bug
@@ -67,6 +68,19 @@ class Session:
     # lane -> its configuration as it was in force (linconv.lanes.execution.read_config), for the report
     execution_configs: dict[str, dict] = field(default_factory=dict)
     _compiled: dict[str, Relation] = field(default_factory=dict)  # this lane's compiled relations
+    # (relation, device, precision mode, execution lane, dtype, reason) -> drawn cases rejected before
+    # being checked (a known bug's inputs, a dtype the device lacks): not examples, but what they cost
+    rejected: Counter[tuple[str, str, str, str, str, str]] = field(default_factory=Counter)
+
+    def record_rejections(self, relation: str, where: Counter[tuple[str, str, str]]) -> None:
+        """The running test's rejected cases (linconv.search.placement's ``where``: (device, dtype,
+        reason) -> count), in its precision mode and execution lane."""
+        for (device, dtype, reason), count in where.items():
+            self.rejected[(relation, device, self.mode, self.execution, dtype, reason)] += count
+
+    def rejected_rows(self) -> list[dict[str, object]]:
+        keys = ("relation", "device", "mode", "execution", "dtype", "reason")
+        return [{**dict(zip(keys, key, strict=True)), "cases": n} for key, n in sorted(self.rejected.items())]
 
     def relation(self, name: str) -> Relation:
         """The relation this run checks under ``name``: an override (an injected fault), else the

@@ -14,7 +14,14 @@ rendered as Markdown and a plot, and read by the gate.
 Imports :mod:`linconv.timing`, :mod:`linconv.relations` (statements) and below.
 """
 
-from linconv.runreport.build import build_report, environment, machine_identity, merge_tallies, tally_rows
+from linconv.runreport.build import (
+    build_report,
+    environment,
+    machine_identity,
+    merge_rejected,
+    merge_tallies,
+    tally_rows,
+)
 from linconv.runreport.files import REPORT_JSON, REPORT_MD, REPORT_PNG, load_report, render_from, write_report
 from linconv.runreport.merge import merge_report_files, merge_reports
 from linconv.runreport.render import render_markdown, summary_lines
@@ -34,6 +41,7 @@ __all__ = [
     "machine_identity",
     "merge_report_files",
     "merge_reports",
+    "merge_rejected",
     "merge_tallies",
     "render_from",
     "render_markdown",

@@ -23,7 +23,15 @@ from linconv.core.fileio import json_number
 from linconv.runreport.schema import SCHEMA_VERSION, tally_execution, tally_mode
 from linconv.timing import Sample, formulation_order, ratio_rows, timing_rows, timing_threads
 
-__all__ = ["build_report", "device_truth", "environment", "machine_identity", "merge_tallies", "tally_rows"]
+__all__ = [
+    "build_report",
+    "device_truth",
+    "environment",
+    "machine_identity",
+    "merge_rejected",
+    "merge_tallies",
+    "tally_rows",
+]
 
 
 # --- environment ---------------------------------------------------------------------------
@@ -152,6 +160,19 @@ def merge_tallies(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 spent[name] = spent.get(name, 0) + value
             into["compile"] = spent
     return [merged[k] for k in sorted(merged)]
+
+
+_REJECTED_KEY = ("relation", "device", "mode", "execution", "dtype", "reason")
+
+
+def merge_rejected(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rejected-case rows of several workers or jobs (``Session.rejected_rows``), summed per relation,
+    device, precision mode, execution lane, dtype and reason."""
+    merged: dict[tuple[str, ...], int] = {}
+    for row in rows:
+        key = tuple(str(row[k]) for k in _REJECTED_KEY)
+        merged[key] = merged.get(key, 0) + int(row["cases"])
+    return [{**dict(zip(_REJECTED_KEY, key, strict=True)), "cases": n} for key, n in sorted(merged.items())]
 
 
 def _worst(a: float | str, b: float | str) -> float:

@@ -24,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from linconv.runreport.build import build_report, merge_tallies
+from linconv.runreport.build import build_report, merge_rejected, merge_tallies
 from linconv.runreport.completeness import merged_stamp, require_complete
 from linconv.runreport.files import REPORT_JSON, load_report
 from linconv.runreport.schema import OUTCOME_RANK, ReportError
@@ -205,6 +205,7 @@ def merge_reports(
         timing_errors=[e for report in docs for e in report.get("timing_errors", [])],
     )
     merged["regressions"] = _regressions(docs)
+    merged["rejected"] = merge_rejected(row for report in docs for row in report.get("rejected", []))
     known = _known_bugs(docs)
     if known is not None:
         merged["known_bugs"] = known

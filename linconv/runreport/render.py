@@ -142,6 +142,28 @@ def _relations(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _rejected(report: dict[str, Any]) -> list[str]:
+    """Drawn cases rejected before checking, per relation, lane, dtype and reason."""
+    rows = report.get("rejected") or []
+    if not rows:
+        return []
+    body = [
+        [r["relation"], r["device"], r["mode"], r["execution"], r["dtype"], r["reason"], str(r["cases"])]
+        for r in sorted(rows, key=lambda r: (-r["cases"], r["relation"], r["execution"], r["dtype"]))
+    ]
+    return [
+        "## Cases rejected before checking",
+        "",
+        f"{sum(r['cases'] for r in rows)} drawn cases were rejected and not checked: inputs of a known upstream "
+        "bug (avoided beforehand by its signature, or compiled and recognised by its error) or a dtype the device "
+        "lacks. They are not examples: Hypothesis drew others in their place, and a test whose every drawn case "
+        "was rejected is skipped with these reasons, never passed.",
+        "",
+        *table(["relation", "device", "mode", "execution", "dtype", "reason", "cases"], body),
+        "",
+    ]
+
+
 def _faster(report: dict[str, Any], plot_name: str | None) -> list[str]:
     rows = [
         [r["relation"], _where(r), r["pair"].replace("/", " / "), r["dtype"], r["phase"],
@@ -249,12 +271,13 @@ def _compiled(report: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(report: dict[str, Any], plot_name: str | None = "report.png") -> str:
-    """report.md: header, environment, relations, compiled lanes, which formulation is faster,
-    ratios by size, timings."""
+    """report.md: header, environment, relations, cases rejected before checking, compiled lanes,
+    which formulation is faster, ratios by size, timings."""
     sections = (
         _header(report),
         _environment(report),
         _relations(report),
+        _rejected(report),
         _compiled(report),
         _faster(report, plot_name),
         _by_size(report),
@@ -288,4 +311,12 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             where = "/".join([device] + [w for w in (mode, lane) if w not in ("default", "eager")])
             text = f"{pair} on {where}: {phases.get('forward', '-')} | {phases.get('backward', '-')}"
             lines.append((prefix if i == 0 else " " * len(prefix)) + text)
+    rejected = report.get("rejected") or []
+    if rejected:
+        reasons: dict[str, int] = {}
+        for r in rejected:
+            reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["cases"]
+        top = ", ".join(f"{why} ({n})" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        more = f" and {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
+        lines.append(f"{sum(reasons.values())} drawn cases rejected before checking: {top}{more}")
     return lines

@@ -28,6 +28,7 @@ __all__ = [
     "Environment",
     "Machine",
     "RatioRow",
+    "RejectedRow",
     "RelationEntry",
     "Report",
     "ReportError",
@@ -252,6 +253,19 @@ class KnownBugRow(TypedDict):
     reproduced: bool
 
 
+class RejectedRow(TypedDict):
+    """Drawn cases a relation test rejected before checking them, for one reason: a known bug's inputs
+    (avoided beforehand, or recognised by its error) or a dtype the device lacks."""
+
+    relation: str
+    device: str
+    mode: str
+    execution: str
+    dtype: str
+    reason: str
+    cases: Count
+
+
 class _Completeness(TypedDict):
     status: Literal["complete", "interrupted", "empty"]
     exit_status: int | None  # pytest's exit status; None: the run has not finished (or was killed)
@@ -298,6 +312,7 @@ class Report(_Report, total=False):
     timing_errors: list[str]
     regressions: list[RegressionRow]  # the replayed corpus (absent in reports written before it)
     known_bugs: list[KnownBugRow]  # whether each known bug reproduced here (absent before it)
+    rejected: list[RejectedRow]  # drawn cases rejected before checking, by reason (absent before it)
     shards: list[Shard]  # the reports a merged report was made from
 
 

@@ -24,17 +24,32 @@ class _Placements:
     these reasons instead of failing on Hypothesis's "unable to satisfy assumptions". ``placed``
     counts drawn cases, ``explicit`` the explicit examples (``@example``, run before any draw):
     Hypothesis counts only drawn cases as satisfying the assumptions, so a test whose explicit
-    example was checked and whose every drawn case was rejected is unsatisfiable too."""
+    example was checked and whose every drawn case was rejected is unsatisfiable too. ``where``
+    counts the same rejections by (device, dtype, reason), for the run report's rejected rows."""
 
     def __init__(self) -> None:
         self.placed = 0
         self.explicit = 0
         self.rejected: Counter[str] = Counter()
+        self.where: Counter[tuple[str, str, str]] = Counter()
+        self._last: tuple[str, str] = ("", "")  # (device, dtype) of the case placed last
 
     def reset(self) -> None:
         self.placed = 0
         self.explicit = 0
         self.rejected.clear()
+        self.where.clear()
+        self._last = ("", "")
+
+    def reject(self, reason: str, device: str | None = None, dtype: str | None = None) -> None:
+        """Count one case rejected for ``reason``, on ``device`` in ``dtype`` (None: the case placed last)."""
+        self.rejected[reason] += 1
+        self.where[(device or self._last[0], dtype or self._last[1], reason)] += 1
+
+    def placing(self, device: str, dtype: str) -> None:
+        """The case about to be placed is on ``device`` in ``dtype`` (whose rejection by its error
+        :func:`reject_known_error` counts there)."""
+        self._last = (device, dtype)
 
     def place(self, count: int = 1) -> None:
         """Count one case placed (``count=-1``: withdrawn): an explicit example, or a drawn case (also
@@ -60,15 +75,16 @@ def on_device(case: Case, device: str, relation: str | None = None) -> Case:
     run that draws it, hide what else the search finds, swamp calibration data or be "caught" for
     the wrong reason."""
     if not supports_dtype(device, case.torch_dtype):
-        placements.rejected[f"{device} has no {case.dtype}"] += 1
+        placements.reject(f"{device} has no {case.dtype}", device, case.dtype)
         assume(False)
     placed = case.on(device)
     # a compiler's bug only in its execution lane (and, for one formulation's code, its relation)
     bug = avoided_bug(placed, execution=active_lane(), relation=relation)
     if bug is not None:
         event(f"avoided known {bug.kind} {bug.name} ({bug.link})")
-        placements.rejected[f"known {bug.kind} {bug.name}"] += 1
+        placements.reject(f"known {bug.kind} {bug.name}", device, case.dtype)
         assume(False)
+    placements.placing(device, case.dtype)
     placements.place()
     return placed
 
@@ -83,5 +99,5 @@ def reject_known_error(error: BaseException, relation: str | None = None) -> Non
         return
     event(f"avoided known {bug.kind} {bug.name} ({bug.link}), recognised by its error")
     placements.place(-1)
-    placements.rejected[f"known {bug.kind} {bug.name}"] += 1
+    placements.reject(f"known {bug.kind} {bug.name}")
     assume(False)
