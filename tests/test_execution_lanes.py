@@ -295,6 +295,37 @@ def test_a_frozen_linear_with_an_empty_weight_is_avoided_in_bfloat16_and_recogni
     assert known_error(primitive, lambda b: True, "compiled-freezing", "linear_empty_features") is None  # eager
 
 
+def test_the_frozen_empty_batch_output_layout_failure_is_recognised_by_its_error_in_the_freezing_lane_only():
+    # freezing's output-layout pass evaluates sym_max(1, None) for a strided conv's flattened output with an
+    # empty batch once sizes are symbolic (2.13.0, 2.14.1); the message is torch.sym_max's own
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    bug = get_bug("inductor-freezing-empty-batch-output-layout")
+    assert bug.lanes == ("compiled-freezing",) and not bug.relations
+    assert not bug.matches(Case(ConvGeometry(0, 4, 2, (2, 2), kernel=2, stride=2)))  # never avoided beforehand
+    with pytest.raises(AssertionError) as sym_max:
+        torch.sym_max(1, None)
+
+    def inductor() -> None: ...
+
+    def failed(inner: Exception) -> BackendCompilerFailed:  # as dynamo wraps a backend's error
+        try:  # the frame argument is new in recent torch
+            return BackendCompilerFailed(inductor, inner, None)
+        except TypeError:
+            return BackendCompilerFailed(inductor, inner)
+
+    raised = failed(sym_max.value)
+    for relation in ("full_kernel_3d", "full_kernel", "classifier_head"):
+        assert known_error(raised, lambda b: True, "compiled-freezing", relation) is bug, relation
+    for lane in set(COMPILED) - {"compiled-freezing"}:
+        assert known_error(raised, lambda b: True, lane, "full_kernel_3d") is None, lane
+    assert known_error(raised, lambda b: False, "compiled-freezing", "full_kernel_3d") is None  # fixed torch
+    assert known_error(sym_max.value, lambda b: True, "compiled-freezing", "full_kernel_3d") is None  # not compiling
+    with pytest.raises(AssertionError) as other_type:
+        torch.sym_max(1, "a")
+    assert known_error(failed(other_type.value), lambda b: True, "compiled-freezing", "full_kernel_3d") is None
+
+
 def test_a_case_whose_run_raised_a_known_error_is_rejected_and_counted(monkeypatch):
     from hypothesis import given, settings
     from hypothesis import strategies as st

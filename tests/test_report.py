@@ -148,7 +148,7 @@ def test_rejected_cases_are_counted_per_lane_dtype_and_reason_through_merge_mark
     assert [r["cases"] for r in merged] == [10, 4, 2]
     doc = validate({**report, "rejected": merged}, "report.json")
     text = render_markdown(doc)
-    assert "## Cases rejected before checking" in text and "16 drawn cases were rejected" in text
+    assert "## Cases rejected before checking" in text and "16 drawn cases rejected and not checked" in text
     assert "| pointwise | cpu | default | compiled-freezing | float64 | known compile error a-bug | 10 |" in text
     assert summary_lines(doc)[-1] == (
         "16 drawn cases rejected before checking: known compile error a-bug (14), mps has no float64 (2)"

@@ -726,8 +726,10 @@ sys.exit(1 if failed else 0)
 # channels_last gradient (inductor gave the conv a channels_last layout) and the kernel returns a
 # channels_last grad_input where inductor's meta function says contiguous: the generated code's
 # assert_size_stride raises. Contiguous input and weight fail too, in the default compiled lane; reflect
-# padding of the same conv compiles. Which convs inductor lays out channels_last is its own heuristic,
-# so it is recognised by its error, in every compiled lane. Also in 2.14.1.
+# padding of the same conv compiles. On the CPU inductor lays out every graph with a conv so (its
+# decide_layout_opt returns True when oneDNN is there), so any replicate-padded Conv2d with more than
+# one channel and a gradient into the padding fails (benchmarks/replication_pad_grid.py). That rule is
+# inductor's heuristic, so it is recognised by its error, in every compiled lane. Also in 2.14.1.
 _REPLICATION_PAD_BACKWARD_STRIDES = """
 import sys, torch
 torch.manual_seed(0)
@@ -741,6 +743,37 @@ except AssertionError as error:  # only the stride check of the padding's backwa
         sys.exit(1)
     raise
 print("compiled, input gradient equal:", torch.allclose(x.grad, torch.autograd.grad(conv(x).sum(), x)[0]))
+"""
+
+# Found by thorough seed 3 of the compiled-freezing lane (2026-12-06, torch 2.13.0, CPU), in
+# full_kernel_3d (float32): a frozen conv's output flattened to [N, O] with an empty batch, once the conv's
+# other sizes are symbolic (dynamo's automatic dynamic sizes: the same code compiled before for other
+# sizes). Freezing pins the graph output's layout (freezing.enforce_output_layout); the output's strides
+# hold Max(1, ...) of the symbolic sizes, and materialize_symints evaluates sym_max(1, None) for a node
+# whose value it did not annotate: AssertionError ("expected (<class 'numpy.integer'>, ...), got <class
+# 'NoneType'>"). Narrowed: Conv2d and Conv3d fail, Conv1d compiles (not prepacked); a stride is needed
+# (kernel 2, stride 2: fails; stride 1: compiles); batch 1 or 2, no flatten, no freezing, or
+# dynamic=True from the first compile: compile. Which sizes are symbolic depends on what compiled
+# before, so it is recognised by its error, only in compiled-freezing. Also in 2.14.1.
+_FREEZING_EMPTY_BATCH_OUTPUT_LAYOUT = """
+import sys, torch
+import torch._inductor.config as config
+config.freezing = True
+torch.manual_seed(0)
+def compiled_head(in_channels, kernel, batch):  # a frozen conv head: a strided Conv2d, then Flatten
+    model = torch.nn.Sequential(torch.nn.Conv2d(in_channels, 2, kernel, stride=kernel), torch.nn.Flatten()).eval()
+    x = torch.randn(batch, in_channels, kernel, kernel)
+    with torch.no_grad():
+        return torch.compile(model)(x), model(x)
+compiled_head(1, 1, 1)  # a first model: the second compile of the same code makes its changed sizes dynamic
+try:
+    got, want = compiled_head(4, 2, 0)  # an empty batch
+except Exception as error:  # only the failed stride materialisation of freezing's output layout is this bug
+    if "got <class 'NoneType'>" in str(error):
+        print("the frozen compile raised:", [line for line in str(error).splitlines() if line.strip()][1])
+        sys.exit(1)
+    raise
+print("compiled, equal:", torch.equal(got, want), tuple(got.shape))
 """
 
 # every compiled execution lane (linconv.lanes.execution; this package imports linconv.core only,
@@ -985,6 +1018,21 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         reproducer=_REPLICATION_PAD_BACKWARD_STRIDES,
         lanes=COMPILED_LANES,
         error=_stride_check_failure(r"torch\.ops\.aten\.replication_pad[123]d_backward\."),
+    ),
+    RecognisedByItsError(
+        name="inductor-freezing-empty-batch-output-layout",
+        link="docs/compile.md#found-by-the-compiled-lanes (no upstream report found)",
+        summary="inductor freezing on the CPU: a strided Conv2d/Conv3d whose output is flattened, with an "
+        "empty batch, fails to compile once its other sizes are symbolic: pinning the output's layout "
+        "(freezing.enforce_output_layout) evaluates sym_max(1, None) (BackendCompilerFailed: AssertionError: "
+        "expected (<class 'numpy.integer'>, ...), got <class 'NoneType'>); which sizes are symbolic depends on "
+        "what compiled before, so it is recognised by its error",
+        kind="compile error",
+        observed_on=("2.13.0", "2.14.1"),
+        reproducer=_FREEZING_EMPTY_BATCH_OUTPUT_LAYOUT,
+        lanes=("compiled-freezing",),
+        error=r"^BackendCompilerFailed: backend='inductor' raised:\s*AssertionError: expected \(<class "
+        r"'numpy\.integer'>, <class 'numpy\.floating'>, <class 'int'>, <class 'float'>\), got <class 'NoneType'>",
     ),
 )
 

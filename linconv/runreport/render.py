@@ -142,6 +142,10 @@ def _relations(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _drawn_cases(n: int) -> str:
+    return f"{n} drawn case" + ("" if n == 1 else "s")
+
+
 def _rejected(report: dict[str, Any]) -> list[str]:
     """Drawn cases rejected before checking, per relation, lane, dtype and reason."""
     rows = report.get("rejected") or []
@@ -154,7 +158,7 @@ def _rejected(report: dict[str, Any]) -> list[str]:
     return [
         "## Cases rejected before checking",
         "",
-        f"{sum(r['cases'] for r in rows)} drawn cases were rejected and not checked: inputs of a known upstream "
+        f"{_drawn_cases(sum(r['cases'] for r in rows))} rejected and not checked: inputs of a known upstream "
         "bug (avoided beforehand by its signature, or compiled and recognised by its error) or a dtype the device "
         "lacks. They are not examples: Hypothesis drew others in their place, and a test whose every drawn case "
         "was rejected is skipped with these reasons, never passed.",
@@ -318,5 +322,5 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["cases"]
         top = ", ".join(f"{why} ({n})" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
         more = f" and {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
-        lines.append(f"{sum(reasons.values())} drawn cases rejected before checking: {top}{more}")
+        lines.append(f"{_drawn_cases(sum(reasons.values()))} rejected before checking: {top}{more}")
     return lines
