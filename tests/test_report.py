@@ -29,6 +29,7 @@ from linconv.runreport import (
     machine_identity,
     merge_rejected,
     merge_tallies,
+    rejected_rows,
     render_markdown,
     summary_lines,
     tally_rows,
@@ -140,7 +141,7 @@ def test_rejected_cases_are_counted_per_lane_dtype_and_reason_through_merge_mark
     session.execution = "eager"
     session.record_rejections("pointwise", Counter({("cpu", "float64", "known compile error a-bug"): 2}))
     session.record_rejections("pointwise", Counter({("mps", "float64", "mps has no float64"): 1}))
-    rows = session.rejected_rows()
+    rows = rejected_rows(session.rejected)
     assert [(r["execution"], r["device"], r["cases"]) for r in rows] == [
         ("compiled-freezing", "cpu", 5), ("eager", "cpu", 2), ("eager", "mps", 1),
     ]  # fmt: skip

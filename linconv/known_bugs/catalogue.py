@@ -793,6 +793,12 @@ def _stride_check_failure(op: str) -> str:
     return r"^AssertionError: expected size \d+==\d+, stride \d+==\d+ at dim=\d+(?s:.*)Error in op: " + op
 
 
+def _inductor_failure(inner: str) -> str:
+    """``KnownBug.error`` for a compile that failed in inductor (dynamo's ``BackendCompilerFailed``)
+    with the error ``inner`` (a regular expression, from its start)."""
+    return r"^BackendCompilerFailed: backend='inductor' raised:\s*" + inner
+
+
 # Found by tox -e compile with two examples per dtype test (2026-12-06, torch 2.13.0, CPU), in 13
 # tests: 3-D convs (pointwise_3d, general_conv_3d, composition_3d) fail to lower once some of their
 # sizes are symbolic (compiled-dynamic; the other lanes when a test's second example recompiles with
@@ -1001,8 +1007,10 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         reproducer=_FREEZING_LINEAR_EMPTY_WEIGHT,
         lanes=("compiled-freezing",),
         relations=("linear_empty_features",),  # the one relation that draws a Linear with no in or out features
-        error=r"^BackendCompilerFailed: backend='inductor' raised:\s*RuntimeError: could not create a primitive "
-        r"descriptor for the inner product forward propagation primitive",
+        error=_inductor_failure(
+            r"RuntimeError: could not create a primitive "
+            r"descriptor for the inner product forward propagation primitive"
+        ),
     ),
     RecognisedByItsError(
         name="inductor-replication-pad-backward-strides",
@@ -1031,8 +1039,10 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         observed_on=("2.13.0", "2.14.1"),
         reproducer=_FREEZING_EMPTY_BATCH_OUTPUT_LAYOUT,
         lanes=("compiled-freezing",),
-        error=r"^BackendCompilerFailed: backend='inductor' raised:\s*AssertionError: expected \(<class "
-        r"'numpy\.integer'>, <class 'numpy\.floating'>, <class 'int'>, <class 'float'>\), got <class 'NoneType'>",
+        error=_inductor_failure(
+            r"AssertionError: expected \(<class "
+            r"'numpy\.integer'>, <class 'numpy\.floating'>, <class 'int'>, <class 'float'>\), got <class 'NoneType'>"
+        ),
     ),
 )
 

@@ -32,6 +32,7 @@ from linconv.runreport import (
     machine_identity,
     merge_rejected,
     merge_tallies,
+    rejected_rows,
     summary_lines,
     tally_rows,
 )
@@ -94,7 +95,7 @@ class _ReportState:
     def payload(self) -> dict[str, Any]:
         return {
             "tallies": tally_rows(SESSION.tallies),
-            "rejected": SESSION.rejected_rows(),
+            "rejected": rejected_rows(SESSION.rejected),
             "recorder": self.recorder.to_dict(),
             "seconds": dict(self.seconds),
             "execution_lanes": dict(SESSION.execution_configs),

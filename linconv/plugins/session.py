@@ -78,10 +78,6 @@ class Session:
         for (device, dtype, reason), count in where.items():
             self.rejected[(relation, device, self.mode, self.execution, dtype, reason)] += count
 
-    def rejected_rows(self) -> list[dict[str, object]]:
-        keys = ("relation", "device", "mode", "execution", "dtype", "reason")
-        return [{**dict(zip(keys, key, strict=True)), "cases": n} for key, n in sorted(self.rejected.items())]
-
     def relation(self, name: str) -> Relation:
         """The relation this run checks under ``name``: an override (an injected fault), else the
         registry's; compiled as the running test's execution lane says."""

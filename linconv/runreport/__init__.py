@@ -20,6 +20,7 @@ from linconv.runreport.build import (
     machine_identity,
     merge_rejected,
     merge_tallies,
+    rejected_rows,
     tally_rows,
 )
 from linconv.runreport.files import REPORT_JSON, REPORT_MD, REPORT_PNG, load_report, render_from, write_report
@@ -43,6 +44,7 @@ __all__ = [
     "merge_reports",
     "merge_rejected",
     "merge_tallies",
+    "rejected_rows",
     "render_from",
     "render_markdown",
     "summary_lines",

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "machine_identity",
     "merge_rejected",
     "merge_tallies",
+    "rejected_rows",
     "tally_rows",
 ]
 
@@ -165,14 +166,19 @@ def merge_tallies(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 _REJECTED_KEY = ("relation", "device", "mode", "execution", "dtype", "reason")
 
 
+def rejected_rows(rejected: Mapping[tuple[str, ...], int]) -> list[dict[str, Any]]:
+    """SESSION.rejected (``_REJECTED_KEY`` -> cases) as JSON rows, sorted."""
+    return [{**dict(zip(_REJECTED_KEY, key, strict=True)), "cases": n} for key, n in sorted(rejected.items())]
+
+
 def merge_rejected(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rejected-case rows of several workers or jobs (``Session.rejected_rows``), summed per relation,
+    """Rejected-case rows of several workers or jobs (:func:`rejected_rows`), summed per relation,
     device, precision mode, execution lane, dtype and reason."""
     merged: dict[tuple[str, ...], int] = {}
     for row in rows:
         key = tuple(str(row[k]) for k in _REJECTED_KEY)
         merged[key] = merged.get(key, 0) + int(row["cases"])
-    return [{**dict(zip(_REJECTED_KEY, key, strict=True)), "cases": n} for key, n in sorted(merged.items())]
+    return rejected_rows(merged)
 
 
 def _worst(a: float | str, b: float | str) -> float:

@@ -25,25 +25,31 @@ class _Placements:
     counts drawn cases, ``explicit`` the explicit examples (``@example``, run before any draw):
     Hypothesis counts only drawn cases as satisfying the assumptions, so a test whose explicit
     example was checked and whose every drawn case was rejected is unsatisfiable too. ``where``
-    counts the same rejections by (device, dtype, reason), for the run report's rejected rows."""
+    counts the rejections by (device, dtype, reason), for the run report's rejected rows;
+    ``rejected`` sums them by reason."""
 
     def __init__(self) -> None:
         self.placed = 0
         self.explicit = 0
-        self.rejected: Counter[str] = Counter()
         self.where: Counter[tuple[str, str, str]] = Counter()
         self._last: tuple[str, str] = ("", "")  # (device, dtype) of the case placed last
 
     def reset(self) -> None:
         self.placed = 0
         self.explicit = 0
-        self.rejected.clear()
         self.where.clear()
         self._last = ("", "")
 
+    @property
+    def rejected(self) -> Counter[str]:
+        """The cases rejected, by reason."""
+        by_reason: Counter[str] = Counter()
+        for (_, _, reason), count in self.where.items():
+            by_reason[reason] += count
+        return by_reason
+
     def reject(self, reason: str, device: str | None = None, dtype: str | None = None) -> None:
         """Count one case rejected for ``reason``, on ``device`` in ``dtype`` (None: the case placed last)."""
-        self.rejected[reason] += 1
         self.where[(device or self._last[0], dtype or self._last[1], reason)] += 1
 
     def placing(self, device: str, dtype: str) -> None:
